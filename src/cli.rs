@@ -1,0 +1,263 @@
+//! The command-line interface: every command, flag and environment variable govctl reads.
+//!
+//! Parsing stops at validated values: a flag that clap accepts here is one the commands can
+//! use without checking it again. Commands live in their own modules and receive their
+//! argument struct from here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Environment variables govctl reads, each named once.
+pub mod env {
+    pub const ROLE_NAME: &str = "GOVCTL_ROLE_NAME";
+    pub const EXTERNAL_ID: &str = "GOVCTL_EXTERNAL_ID";
+    pub const CONCURRENCY: &str = "GOVCTL_CONCURRENCY";
+    pub const AGGREGATOR: &str = "GOVCTL_AGGREGATOR";
+    pub const AWS_PROFILE: &str = "AWS_PROFILE";
+    pub const AWS_REGION: &str = "AWS_REGION";
+    pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+    pub const AWS_MAX_ATTEMPTS: &str = "AWS_MAX_ATTEMPTS";
+}
+
+/// The role Organizations creates in every account it creates.
+pub const DEFAULT_ROLE_NAME: &str = "OrganizationAccountAccessRole";
+
+const ABOUT: &str = "Multi-account AWS governance and remediation";
+
+const LONG_ABOUT: &str = "\
+govctl answers governance questions across an AWS Organization (which Lambda functions use
+outdated layers, which accounts exist where) and writes the answers as CSV, tables or JSON.
+
+Data goes to stdout; progress, warnings and the summary go to stderr.
+
+Exit status: 0 success, 1 findings when a --fail-on-* flag asks for it, 2 usage or runtime
+error, 130 interrupted.";
+
+const EXAMPLES: &str = "\
+Examples:
+  govctl layers report --aggregator org-aggregator > outdated-layers.csv
+  govctl org accounts --output table
+  govctl completions bash > /etc/bash_completion.d/govctl";
+
+#[derive(Debug, Parser)]
+#[command(name = "govctl", version, about = ABOUT, long_about = LONG_ABOUT)]
+#[command(after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    /// More detail on stderr: -v for debug, -vv for trace (RUST_LOG overrides)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Only errors and warnings on stderr: no progress and no summary
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Lambda layers: find functions on outdated layer versions
+    #[command(subcommand)]
+    Layers(LayersCommand),
+
+    /// AWS Organizations: the accounts govctl works across
+    #[command(subcommand)]
+    Org(OrgCommand),
+
+    /// Print a shell completion script to stdout
+    #[command(after_help = "Example:\n  govctl completions zsh > ~/.zfunc/_govctl")]
+    Completions {
+        /// The shell to generate completions for
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LayersCommand {
+    /// List functions that use an outdated (or a given) layer version, from an AWS Config
+    /// aggregator
+    #[command(long_about = LAYERS_REPORT_ABOUT, after_help = LAYERS_REPORT_EXAMPLES)]
+    Report(LayersReportArgs),
+}
+
+const LAYERS_REPORT_ABOUT: &str = "\
+List the Lambda functions, in every account and region an AWS Config aggregator sees, that
+use an outdated layer version: a version older than the newest one published (read with
+lambda:ListLayerVersions in the layer owner's account and region), or older than the version a
+--policy file approves.
+
+With --layer-arn, list every function that uses exactly that layer version instead.
+
+One row per function and layer; rows sorted by account, region, function and layer.";
+
+const LAYERS_REPORT_EXAMPLES: &str = "\
+Examples:
+  govctl layers report --aggregator org-aggregator > outdated.csv
+  govctl layers report --aggregator org-aggregator --policy policies/layers.example.toml
+  govctl layers report --aggregator org-aggregator \\
+      --layer-arn arn:aws:lambda:us-east-1:111122223333:layer:shared-utils:3 --output table";
+
+#[derive(Debug, Args)]
+pub struct LayersReportArgs {
+    /// Name of the AWS Config aggregator to query (in the caller's account and region)
+    #[arg(long, env = env::AGGREGATOR, value_name = "NAME")]
+    pub aggregator: String,
+
+    /// Report every function that uses exactly this layer version
+    #[arg(long, value_name = "ARN")]
+    pub layer_arn: Option<String>,
+
+    /// Policy file (TOML) that approves layer versions and names layers to ignore
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Exit with status 1 when the report has any row
+    #[arg(long)]
+    pub fail_on_findings: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs<CsvDefault>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// List the organization's accounts with their organizational unit path
+    #[command(after_help = "Examples:\n  govctl org accounts\n  govctl org accounts --output csv")]
+    Accounts(OrgAccountsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrgAccountsArgs {
+    #[command(flatten)]
+    pub output: OutputArgs<TableDefault>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How a result is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// RFC 4180 CSV with a header row
+    Csv,
+    /// An aligned table for people
+    Table,
+    /// One JSON document with a schema version
+    Json,
+}
+
+/// Chooses the default `--output` of a command.
+pub trait DefaultFormat: Clone + Send + Sync + 'static {
+    const DEFAULT: &'static str;
+}
+
+#[derive(Debug, Clone)]
+pub struct CsvDefault;
+impl DefaultFormat for CsvDefault {
+    const DEFAULT: &'static str = "csv";
+}
+
+#[derive(Debug, Clone)]
+pub struct TableDefault;
+impl DefaultFormat for TableDefault {
+    const DEFAULT: &'static str = "table";
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs<D: DefaultFormat> {
+    /// Output format
+    #[arg(long, value_enum, default_value = D::DEFAULT)]
+    pub output: Format,
+
+    /// Write to FILE instead of stdout (replaced only when the command succeeds)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    #[arg(skip)]
+    _default: std::marker::PhantomData<D>,
+}
+
+/// The AWS options every command that calls AWS shares.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "AWS options")]
+pub struct AwsArgs {
+    /// Named profile from the AWS config files
+    #[arg(long, env = env::AWS_PROFILE, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Region to run in (where the aggregator and the caller's calls go)
+    #[arg(long, env = env::AWS_REGION, value_name = "REGION", value_parser = parse_region)]
+    pub region: Option<String>,
+
+    /// Send every AWS call to this endpoint (for example a local emulator)
+    #[arg(long, env = env::AWS_ENDPOINT_URL, value_name = "URL", value_parser = parse_url)]
+    pub endpoint_url: Option<String>,
+
+    /// Role assumed in member accounts
+    #[arg(long, env = env::ROLE_NAME, value_name = "NAME", default_value = DEFAULT_ROLE_NAME)]
+    pub role_name: String,
+
+    /// External ID required by the member role's trust policy
+    #[arg(long, env = env::EXTERNAL_ID, value_name = "ID", hide_env_values = true)]
+    pub external_id: Option<String>,
+
+    /// Most AWS requests in flight at once
+    #[arg(long, env = env::CONCURRENCY, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Attempts per AWS request, including the first (SDK standard retry mode)
+    #[arg(long, env = env::AWS_MAX_ATTEMPTS, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: Option<u32>,
+}
+
+fn parse_region(value: &str) -> Result<String, String> {
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && value.contains('-');
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err("expected an AWS region name such as us-east-1".into())
+    }
+}
+
+fn parse_url(value: &str) -> Result<String, String> {
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(value.to_string())
+        }
+        _ => Err("expected an http:// or https:// URL such as http://127.0.0.1:5000".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn regions_and_urls_are_checked() {
+        assert!(parse_region("eu-west-1").is_ok());
+        assert!(parse_region("EU").is_err());
+        assert!(parse_url("http://127.0.0.1:5000").is_ok());
+        assert!(parse_url("127.0.0.1:5000").is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! govctl: multi-account AWS governance and remediation.
+//!
+//! The binary in `main.rs` only parses arguments, sets up logging and renders errors; every
+//! command lives in the module of the noun it acts on and is an `async fn run`.
+
+pub mod aws;
+pub mod cli;
+pub mod error;
+pub mod layers;
+pub mod org;
+pub mod output;
+pub mod ui;

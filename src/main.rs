@@ -1,0 +1,84 @@
+//! The `govctl` binary: parse, set up logging, dispatch, render the final error.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use tracing_subscriber::EnvFilter;
+
+use govctl::cli::{Cli, Command};
+use govctl::error::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Error};
+use govctl::ui::Ui;
+use govctl::{layers, org};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let ui = Ui::new(cli.quiet, cli.verbose);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = dispatch(cli.command, &ui) => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+
+    match outcome {
+        Some(Ok(code)) => code,
+        Some(Err(error)) if error.is_broken_pipe() => ExitCode::from(EXIT_OK),
+        Some(Err(error)) => {
+            render(&error);
+            ExitCode::from(EXIT_ERROR)
+        }
+        None => {
+            eprintln!("error: interrupted; no output file was written");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+    }
+}
+
+async fn dispatch(command: Command, ui: &Ui) -> Result<ExitCode, Error> {
+    match command {
+        Command::Layers(command) => layers::run(command, ui).await,
+        Command::Org(command) => org::run(command, ui).await,
+        Command::Completions { shell } => {
+            let mut stdout = std::io::stdout();
+            clap_complete::generate(shell, &mut Cli::command(), "govctl", &mut stdout);
+            stdout.flush()?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
+    }
+}
+
+/// `-v` shows govctl's debug events, `-vv` everything at trace level; `RUST_LOG` wins.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,govctl=debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn render(error: &Error) {
+    eprintln!("error: {error}");
+    if let Some(hint) = error.hint() {
+        eprintln!("hint: {hint}");
+    }
+}
