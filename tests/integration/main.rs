@@ -1,0 +1,10 @@
+//! govctl as a user sees it: the real binary against the local AWS emulator.
+//!
+//! One emulator is started per test run and seeded once with the `test` scenario (see
+//! `tests/emulator/seed.py`); tests only read from it. Tests that need another state start
+//! their own emulator.
+
+mod common;
+mod errors;
+mod layers_report;
+mod org_accounts;
