@@ -71,18 +71,18 @@ enum Unlisted {
 struct Approval {
     layer: String,
     version: u64,
-    #[serde(default)]
-    #[allow(dead_code)]
-    note: Option<String>,
+    /// Free text for the people who read the file; govctl does not use it.
+    #[serde(default, rename = "note")]
+    _note: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Ignore {
     layer: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    reason: Option<String>,
+    /// Why the layer is ignored, for the people who read the file.
+    #[serde(default, rename = "reason")]
+    _reason: Option<String>,
 }
 
 impl Policy {

@@ -183,12 +183,10 @@ impl Run {
             "an error printed data: {}",
             self.stdout
         );
-        let line = self
-            .stderr
+        self.stderr
             .lines()
             .find(|l| l.starts_with("error: "))
-            .unwrap_or_else(|| panic!("no error line in:\n{}", self.stderr));
-        line
+            .unwrap_or_else(|| panic!("no error line in:\n{}", self.stderr))
     }
 
     pub fn hint(&self) -> Option<&str> {
