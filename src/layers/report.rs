@@ -92,6 +92,13 @@ pub async fn run(args: LayersReportArgs, ui: &Ui) -> Result<ExitCode> {
 
     let aws = Aws::connect(&args.aws).await?;
     let functions = query::select(&aws, &args.aggregator, &expression, ui).await?;
+    if functions.is_empty() && mode == Mode::Outdated {
+        ui.warn(format!(
+            "aggregator {} returned no Lambda functions; check that its source accounts \
+             record AWS::Lambda::Function",
+            args.aggregator
+        ));
+    }
 
     let wanted = layers_to_read(&functions, &mode, &policy);
     let (lookups, names) = tokio::join!(

@@ -103,6 +103,19 @@ impl World {
     pub fn govctl(&self) -> Command {
         govctl_at(&self.emulator.endpoint)
     }
+
+    /// govctl signed with the keys of one of the seed's restricted IAM users.
+    pub fn govctl_as(&self, user: &str) -> Command {
+        let keys = &self.manifest["users"][user];
+        let mut command = self.govctl();
+        command
+            .env("AWS_ACCESS_KEY_ID", keys["access_key_id"].as_str().unwrap())
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                keys["secret_access_key"].as_str().unwrap(),
+            );
+        command
+    }
 }
 
 /// govctl with an environment that points at `endpoint` and nothing of the user's.

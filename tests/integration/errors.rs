@@ -110,6 +110,24 @@ fn an_unreachable_endpoint_is_named() {
 }
 
 #[test]
+fn access_denied_names_the_action_account_and_region() {
+    let world = world();
+    let out = run(world
+        .govctl_as("no-config-reader")
+        .args(report(&["--aggregator", "org-aggregator"])));
+    let line = out.error_line();
+    assert!(
+        line.starts_with(
+            "error: access denied to config:SelectAggregateResourceConfig in account \
+             123456789012, region us-east-1: AccessDeniedException: User: \
+             arn:aws:iam::123456789012:user/no-config-reader is not authorized"
+        ),
+        "{line}"
+    );
+    assert!(out.hint().unwrap().contains("policies/"), "{}", out.stderr);
+}
+
+#[test]
 fn an_output_file_in_a_missing_directory_is_refused_up_front() {
     let out = run(world().govctl().args(report(&[
         "--aggregator",

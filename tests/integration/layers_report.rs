@@ -504,3 +504,33 @@ fn an_account_aggregator_sees_only_its_accounts_and_regions() {
         out.stderr
     );
 }
+
+#[test]
+fn account_names_stay_empty_with_one_warning_when_organizations_is_denied() {
+    let world = world();
+    let out = run(world.govctl_as("no-org-reader").args([
+        "layers",
+        "report",
+        "--aggregator",
+        "org-aggregator",
+    ]))
+    .ok();
+    let lines = rows(&out.stdout);
+    assert_eq!(lines.len(), 8);
+    assert!(
+        lines.iter().all(|l| l.split(',').nth(1) == Some("")),
+        "{lines:?}"
+    );
+
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("account_name is empty"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(
+        warnings[0].contains("organizations:ListAccounts"),
+        "{}",
+        warnings[0]
+    );
+}

@@ -1,0 +1,437 @@
+"""Seed the emulator with an organization whose functions use shared Lambda layers.
+
+    .venv/bin/python tests/emulator/seed.py --endpoint http://127.0.0.1:PORT --scenario test|demo
+
+Everything goes through boto3 over the wire, as a client would: the management
+account (moto's default, 123456789012) creates the organization and its
+accounts, then acts inside each member account through
+`sts:AssumeRole` on `OrganizationAccountAccessRole`. The third-party account
+999999999999 is outside the organization and has no such role; the seed acts
+there with moto's `x-moto-account-id` request header instead.
+
+Prints one JSON manifest on stdout (account IDs, layer ARNs, functions) for the
+tests and the demo to assert on. `test` is small and exact; `demo` is larger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+HOME_REGION = "us-east-1"
+MANAGEMENT_ACCOUNT = "123456789012"
+VENDOR_ACCOUNT = "999999999999"
+MEMBER_ROLE = "OrganizationAccountAccessRole"
+LAYER_RUNTIME = "python3.12"
+CFN_STACK_TAG = "aws:cloudformation:stack-name"
+LAMBDA_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+CONFIG_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "config.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+# --- scenario descriptions -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberAccount:
+    name: str
+    ou_path: str  # e.g. "Workloads/Prod"
+
+
+@dataclass(frozen=True)
+class Layer:
+    account: str  # "management", "vendor" or a member account name
+    region: str
+    name: str
+    versions: int
+    # "organization": any account of the caller's organization; "public": everyone.
+    shared_with: str
+
+
+@dataclass(frozen=True)
+class Function:
+    account: str
+    region: str
+    name: str
+    layers: tuple[tuple[str, int], ...]  # (layer name, version) in the function's region
+    runtime: str = "python3.12"
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    ous: tuple[str, ...]  # paths, parents before children
+    accounts: tuple[MemberAccount, ...]
+    layers: tuple[Layer, ...]
+    functions: tuple[Function, ...]
+
+
+def build_test_scenario() -> Scenario:
+    eu = "eu-west-1"
+    us = HOME_REGION
+    return Scenario(
+        name="test",
+        ous=("Shared", "Workloads", "Workloads/Prod", "Workloads/Dev"),
+        accounts=(
+            MemberAccount("shared-layers", "Shared"),
+            MemberAccount("workload-prod", "Workloads/Prod"),
+            MemberAccount("workload-dev", "Workloads/Dev"),
+        ),
+        layers=(
+            Layer("shared-layers", us, "shared-utils", 3, "organization"),
+            Layer("shared-layers", us, "otel-extension", 2, "organization"),
+            Layer("shared-layers", eu, "shared-utils", 2, "organization"),
+            Layer("management", us, "mgmt-tools", 2, "organization"),
+            Layer("vendor", us, "vendor-agent", 2, "public"),
+        ),
+        functions=(
+            Function(
+                "workload-prod", us, "orders-api", (("shared-utils", 1),),
+                tags={CFN_STACK_TAG: "orders-stack"},
+            ),
+            Function(
+                "workload-prod", us, "payments", (("shared-utils", 3), ("otel-extension", 1)),
+                runtime="nodejs20.x",
+            ),
+            Function("workload-prod", us, "reporting", (("otel-extension", 1), ("shared-utils", 2))),
+            Function("workload-prod", us, "no-layers", ()),
+            Function("workload-prod", us, "vendor-fn", (("vendor-agent", 1),)),
+            Function("workload-prod", eu, "eu-orders", (("shared-utils", 1),)),
+            Function("workload-dev", us, "dev-api", (("shared-utils", 3),)),
+            Function("workload-dev", us, "dev-worker", (("shared-utils", 2), ("otel-extension", 2))),
+            Function("workload-dev", eu, "dev-eu", (("shared-utils", 2),)),
+            Function("management", us, "mgmt-ops", (("mgmt-tools", 1),)),
+        ),
+    )
+
+
+DEMO_REGIONS = (HOME_REGION, "eu-west-1")
+DEMO_WORKLOADS = ("workload-prod", "workload-staging", "workload-dev")
+DEMO_SERVICES = ("orders-api", "payments", "inventory", "notifications", "reporting", "search")
+DEMO_RUNTIMES = ("python3.12", "nodejs20.x", "python3.11")
+# Layer lists that functions cycle through: current, outdated, mixed, none.
+DEMO_LAYER_PLANS: tuple[tuple[tuple[str, int], ...], ...] = (
+    (("shared-utils", 5),),
+    (("shared-utils", 3), ("otel-extension", 3)),
+    (),
+    (("otel-extension", 2), ("shared-utils", 5)),
+    (("shared-utils", 4),),
+    (("shared-utils", 5), ("otel-extension", 3), ("vendor-agent", 2)),
+    (("shared-utils", 1), ("otel-extension", 1)),
+    (("otel-extension", 3),),
+    (("vendor-agent", 1), ("shared-utils", 5)),
+    (("shared-utils", 2), ("otel-extension", 3), ("vendor-agent", 1)),
+)
+
+
+def build_demo_scenario() -> Scenario:
+    layers = [
+        Layer("shared-layers", region, name, versions, "organization")
+        for region in DEMO_REGIONS
+        for name, versions in (("shared-utils", 5), ("otel-extension", 3))
+    ]
+    layers += [
+        Layer("management", HOME_REGION, "mgmt-tools", 2, "organization"),
+        Layer("vendor", HOME_REGION, "vendor-agent", 2, "public"),
+    ]
+    functions = list(_demo_workload_functions())
+    functions.append(Function("management", HOME_REGION, "mgmt-ops", (("mgmt-tools", 1),)))
+    return Scenario(
+        name="demo",
+        ous=("Shared", "Workloads", "Workloads/Prod", "Workloads/Staging", "Workloads/Dev"),
+        accounts=(
+            MemberAccount("shared-layers", "Shared"),
+            MemberAccount("workload-prod", "Workloads/Prod"),
+            MemberAccount("workload-staging", "Workloads/Staging"),
+            MemberAccount("workload-dev", "Workloads/Dev"),
+        ),
+        layers=tuple(layers),
+        functions=tuple(functions),
+    )
+
+
+def _demo_workload_functions() -> Iterator[Function]:
+    """Six functions per workload account and region, spread over the layer plans."""
+    counter = 0
+    for account in DEMO_WORKLOADS:
+        for region in DEMO_REGIONS:
+            for service in DEMO_SERVICES:
+                plan = DEMO_LAYER_PLANS[(counter * 7) % len(DEMO_LAYER_PLANS)]
+                if region != HOME_REGION:  # the vendor publishes in us-east-1 only
+                    plan = tuple(layer for layer in plan if layer[0] != "vendor-agent")
+                tags = {"team": service.split("-")[0]}
+                if counter % 3 == 0:
+                    tags[CFN_STACK_TAG] = f"{service}-stack"
+                yield Function(
+                    account, region, service, plan,
+                    runtime=DEMO_RUNTIMES[counter % len(DEMO_RUNTIMES)],
+                    tags=tags,
+                )
+                counter += 1
+
+
+SCENARIOS = {"test": build_test_scenario, "demo": build_demo_scenario}
+
+
+# --- talking to the emulator ------------------------------------------------
+
+
+class Account:
+    """Clients acting inside one account."""
+
+    def __init__(self, endpoint: str, account_id: str, credentials: dict[str, str],
+                 account_header: str | None = None):
+        self.id = account_id
+        self._endpoint = endpoint
+        self._session = boto3.Session(**credentials)
+        self._account_header = account_header
+
+    def client(self, service: str, region: str = HOME_REGION) -> Any:
+        client = self._session.client(
+            service,
+            region_name=region,
+            endpoint_url=self._endpoint,
+            config=Config(retries={"max_attempts": 1}),
+        )
+        if self._account_header:
+            client.meta.events.register("before-sign.*.*", self._add_account_header)
+        return client
+
+    def _add_account_header(self, request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = self._account_header
+
+    def assume(self, account_id: str) -> Account:
+        response = self.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/{MEMBER_ROLE}",
+            RoleSessionName="govctl-emulator-seed",
+        )
+        credentials = response["Credentials"]
+        return Account(self._endpoint, account_id, {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        })
+
+
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def tiny_zip(path: str, text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(path, text)
+    return buffer.getvalue()
+
+
+def create_organization(management: Account, scenario: Scenario) -> tuple[str, dict[str, str], dict[str, str]]:
+    """Organization, OUs and member accounts; returns (org id, OU ids by path, account ids by name)."""
+    organizations = management.client("organizations")
+    organization_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    root_id = organizations.list_roots()["Roots"][0]["Id"]
+    ou_ids: dict[str, str] = {}
+    for path in scenario.ous:
+        parent, _, name = path.rpartition("/")
+        ou = organizations.create_organizational_unit(
+            ParentId=ou_ids[parent] if parent else root_id, Name=name
+        )
+        ou_ids[path] = ou["OrganizationalUnit"]["Id"]
+    account_ids = {}
+    for member in scenario.accounts:
+        account_ids[member.name] = create_account(organizations, member.name)
+        organizations.move_account(
+            AccountId=account_ids[member.name],
+            SourceParentId=root_id,
+            DestinationParentId=ou_ids[member.ou_path],
+        )
+    return organization_id, ou_ids, account_ids
+
+
+def create_account(organizations: Any, name: str) -> str:
+    status = organizations.create_account(AccountName=name, Email=f"{name}@example.com")
+    request_id = status["CreateAccountStatus"]["Id"]
+    while status["CreateAccountStatus"]["State"] == "IN_PROGRESS":
+        status = organizations.describe_create_account_status(CreateAccountRequestId=request_id)
+    if status["CreateAccountStatus"]["State"] != "SUCCEEDED":
+        raise RuntimeError(f"CreateAccount {name} failed: {status['CreateAccountStatus']}")
+    return status["CreateAccountStatus"]["AccountId"]
+
+
+def publish_layer(account: Account, layer: Layer, organization_id: str) -> str:
+    """Publishes every version, shares it, and returns the layer ARN (without version)."""
+    lam = account.client("lambda", layer.region)
+    for version in range(1, layer.versions + 1):
+        published = lam.publish_layer_version(
+            LayerName=layer.name,
+            Description=f"{layer.name} version {version}",
+            Content={"ZipFile": tiny_zip(f"python/{layer.name.replace('-', '_')}.py", f"VERSION = {version}\n")},
+            CompatibleRuntimes=[LAYER_RUNTIME],
+        )
+        sharing = {"OrganizationId": organization_id} if layer.shared_with == "organization" else {}
+        lam.add_layer_version_permission(
+            LayerName=layer.name,
+            VersionNumber=published["Version"],
+            StatementId=f"share-{layer.shared_with}",
+            Action="lambda:GetLayerVersion",
+            Principal="*",
+            **sharing,
+        )
+    return published["LayerArn"]
+
+
+def create_lambda_role(account: Account) -> str:
+    role = account.client("iam").create_role(
+        RoleName="govctl-demo-lambda",
+        AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
+    )
+    return role["Role"]["Arn"]
+
+
+def create_function(account: Account, function: Function, role_arn: str, layer_arns: dict[str, str]) -> dict[str, Any]:
+    version_arns = [
+        f"{layer_arns[f'{name}@{function.region}']}:{version}" for name, version in function.layers
+    ]
+    created = account.client("lambda", function.region).create_function(
+        FunctionName=function.name,
+        Runtime=function.runtime,
+        Role=role_arn,
+        Handler="index.handler",
+        Code={"ZipFile": tiny_zip("index.py", "def handler(event, context):\n    return event\n")},
+        Layers=version_arns,
+        Tags=function.tags,
+    )
+    return {
+        "account_id": account.id,
+        "region": function.region,
+        "function_name": created["FunctionName"],
+        "function_arn": created["FunctionArn"],
+        "layers": [layer["Arn"] for layer in created.get("Layers", [])],
+        "tags": function.tags,
+    }
+
+
+def create_aggregators(management: Account, account_ids: dict[str, str], scenario: Scenario) -> list[str]:
+    role = management.client("iam").create_role(
+        RoleName="config-aggregator", AssumeRolePolicyDocument=json.dumps(CONFIG_TRUST_POLICY)
+    )
+    config = management.client("config")
+    config.put_configuration_aggregator(
+        ConfigurationAggregatorName="org-aggregator",
+        OrganizationAggregationSource={"RoleArn": role["Role"]["Arn"], "AllAwsRegions": True},
+    )
+    names = ["org-aggregator"]
+    if scenario.name == "test":
+        config.put_configuration_aggregator(
+            ConfigurationAggregatorName="accounts-aggregator",
+            AccountAggregationSources=[
+                {"AccountIds": [account_ids["workload-dev"]], "AwsRegions": ["eu-west-1"]}
+            ],
+        )
+        names.append("accounts-aggregator")
+    return names
+
+
+# IAM users in the management account whose keys are denied one thing each (see
+# govctl_emulator/iam_users.py): they show govctl's access-denied paths.
+RESTRICTED_USERS = {
+    "no-config-reader": "config:SelectAggregateResourceConfig",
+    "no-org-reader": "organizations:*",
+}
+
+
+def create_restricted_users(management: Account) -> dict[str, dict[str, str]]:
+    iam = management.client("iam")
+    users = {}
+    for name, denied in RESTRICTED_USERS.items():
+        iam.create_user(UserName=name)
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Deny", "Action": denied, "Resource": "*"},
+            ],
+        }
+        iam.put_user_policy(UserName=name, PolicyName="restricted", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        users[name] = {
+            "access_key_id": key["AccessKeyId"],
+            "secret_access_key": key["SecretAccessKey"],
+            "denied": denied,
+        }
+    return users
+
+
+def seed(endpoint: str, scenario: Scenario) -> dict[str, Any]:
+    management = Account(endpoint, MANAGEMENT_ACCOUNT, FAKE_CREDENTIALS)
+    organization_id, ou_ids, member_ids = create_organization(management, scenario)
+    accounts = {name: management.assume(account_id) for name, account_id in member_ids.items()}
+    accounts["management"] = management
+    accounts["vendor"] = Account(endpoint, VENDOR_ACCOUNT, FAKE_CREDENTIALS, VENDOR_ACCOUNT)
+
+    layer_arns = {
+        f"{layer.name}@{layer.region}": publish_layer(accounts[layer.account], layer, organization_id)
+        for layer in scenario.layers
+    }
+    roles = {
+        name: create_lambda_role(accounts[name])
+        for name in sorted({function.account for function in scenario.functions})
+    }
+    functions = [
+        create_function(accounts[function.account], function, roles[function.account], layer_arns)
+        for function in scenario.functions
+    ]
+    return {
+        "scenario": scenario.name,
+        "endpoint": endpoint,
+        "home_region": HOME_REGION,
+        "management_account": MANAGEMENT_ACCOUNT,
+        "organization_id": organization_id,
+        "organizational_units": ou_ids,
+        "accounts": {**member_ids, "vendor": VENDOR_ACCOUNT},
+        "member_role": MEMBER_ROLE,
+        "aggregators": create_aggregators(management, member_ids, scenario),
+        "layers": layer_arns,
+        "functions": functions,
+        "users": create_restricted_users(management) if scenario.name == "test" else {},
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", required=True, help="emulator URL, e.g. http://127.0.0.1:5000")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
+    args = parser.parse_args(argv)
+    manifest = seed(args.endpoint.rstrip("/"), SCENARIOS[args.scenario]())
+    json.dump(manifest, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
