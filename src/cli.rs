@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::layers::discovery::Source;
+
 /// Environment variables govctl reads, each named once.
 pub mod env {
     pub const ROLE_NAME: &str = "GOVCTL_ROLE_NAME";
@@ -96,14 +98,35 @@ const LAYERS_REPORT_EXAMPLES: &str = "\
 Examples:
   govctl layers report --aggregator org-aggregator > outdated.csv
   govctl layers report --aggregator org-aggregator --policy policies/layers.example.toml
+  govctl layers report --source lambda --regions us-east-1,eu-west-1 --allow-partial
   govctl layers report --aggregator org-aggregator \\
       --layer-arn arn:aws:lambda:us-east-1:111122223333:layer:shared-utils:3 --output table";
 
 #[derive(Debug, Args)]
 pub struct LayersReportArgs {
     /// Name of the AWS Config aggregator to query (in the caller's account and region)
-    #[arg(long, env = env::AGGREGATOR, value_name = "NAME")]
-    pub aggregator: String,
+    #[arg(long, env = env::AGGREGATOR, value_name = "NAME",
+          required_if_eq("source", "config"))]
+    pub aggregator: Option<String>,
+
+    /// Where to discover functions: an AWS Config aggregator, or Lambda in each member
+    /// account and region (through the member role)
+    #[arg(long, value_enum, default_value = "config")]
+    pub source: Source,
+
+    /// Only these accounts (comma-separated IDs); default: every account
+    #[arg(long, value_name = "ID,...", value_delimiter = ',', value_parser = parse_account)]
+    pub accounts: Option<Vec<String>>,
+
+    /// Only these regions (comma-separated); default: all the aggregator sees with
+    /// --source config, the --region with --source lambda
+    #[arg(long, value_name = "REGION,...", value_delimiter = ',', value_parser = parse_region)]
+    pub regions: Option<Vec<String>>,
+
+    /// Write what could be read when some accounts or regions fail, list the failures on
+    /// stderr and exit 1, instead of failing with no report
+    #[arg(long)]
+    pub allow_partial: bool,
 
     /// Report every function that uses exactly this layer version
     #[arg(long, value_name = "ARN")]
@@ -215,6 +238,14 @@ pub struct AwsArgs {
     #[arg(long, env = env::AWS_MAX_ATTEMPTS, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: Option<u32>,
+}
+
+fn parse_account(value: &str) -> Result<String, String> {
+    if value.len() == 12 && value.chars().all(|c| c.is_ascii_digit()) {
+        Ok(value.to_string())
+    } else {
+        Err("expected a 12-digit AWS account ID".into())
+    }
 }
 
 fn parse_region(value: &str) -> Result<String, String> {

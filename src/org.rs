@@ -69,16 +69,11 @@ pub async fn accounts(aws: &Aws) -> Result<Vec<Account>> {
         .iter()
         .map(|a| {
             let id = a.id().unwrap_or_default().to_string();
-            let status = match (a.state(), a.status()) {
-                (Some(state), _) => state.as_str().to_string(),
-                (None, Some(status)) => status.as_str().to_string(),
-                (None, None) => String::new(),
-            };
             Account {
                 ou_path: paths.get(&id).cloned().unwrap_or_default(),
                 name: a.name().unwrap_or_default().to_string(),
                 email: a.email().unwrap_or_default().to_string(),
-                status,
+                status: status_of(a),
                 account_id: id,
             }
         })
@@ -87,14 +82,53 @@ pub async fn accounts(aws: &Aws) -> Result<Vec<Account>> {
     Ok(accounts)
 }
 
-/// Account ID to name, for reports; one paginated call.
-pub async fn account_names(aws: &Aws) -> Result<HashMap<String, String>> {
+/// An account as `ListAccounts` gives it, without its place in the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+}
+
+impl Member {
+    /// Only active accounts can be entered; suspended and closing ones refuse the role.
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+}
+
+/// Every account of the organization, whatever its status; one paginated call.
+pub async fn members(aws: &Aws) -> Result<Vec<Member>> {
     let client = aws_sdk_organizations::Client::new(aws.config());
     let listed = list_accounts(aws, &client).await?;
     Ok(listed
         .iter()
-        .filter_map(|a| Some((a.id()?.to_string(), a.name()?.to_string())))
+        .filter_map(|a| {
+            Some(Member {
+                id: a.id()?.to_string(),
+                name: a.name().unwrap_or_default().to_string(),
+                status: status_of(a),
+            })
+        })
         .collect())
+}
+
+/// Account ID to name, for reports.
+pub async fn account_names(aws: &Aws) -> Result<HashMap<String, String>> {
+    Ok(members(aws)
+        .await?
+        .into_iter()
+        .map(|member| (member.id, member.name))
+        .collect())
+}
+
+/// The account's state, from the newer `State` field where Organizations sends it.
+fn status_of(account: &types::Account) -> String {
+    match (account.state(), account.status()) {
+        (Some(state), _) => state.as_str().to_string(),
+        (None, Some(status)) => status.as_str().to_string(),
+        (None, None) => String::new(),
+    }
 }
 
 fn call(aws: &Aws, action: &'static str) -> Call {

@@ -29,6 +29,12 @@ pub trait Row: Serialize {
 struct Document<'a, T> {
     schema_version: u32,
     kind: &'a str,
+    /// Present and true only when some of the data could not be read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    partial: bool,
+    /// What could not be read, when `partial`.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    missing: &'a [String],
     rows: &'a [T],
 }
 
@@ -36,29 +42,46 @@ struct Document<'a, T> {
 ///
 /// `kind` names the document in JSON output (for example `layers_report`).
 pub fn emit<T: Row>(rows: &[T], format: Format, kind: &str, out: Option<&Path>) -> Result<()> {
+    emit_partial(rows, format, kind, out, &[])
+}
+
+/// Like [`emit`], for a result that lacks what `missing` names; JSON marks it partial.
+/// (CSV and tables have no place for the mark: the command says it on stderr and exits 1.)
+pub fn emit_partial<T: Row>(
+    rows: &[T],
+    format: Format,
+    kind: &str,
+    out: Option<&Path>,
+    missing: &[String],
+) -> Result<()> {
+    let document = Document {
+        schema_version: SCHEMA_VERSION,
+        kind,
+        partial: !missing.is_empty(),
+        missing,
+        rows,
+    };
     match out {
         None => {
             let stdout = io::stdout();
             let mut writer = BufWriter::new(stdout.lock());
-            render(rows, format, kind, &mut writer)?;
+            render(&document, format, &mut writer)?;
             writer.flush()?;
             Ok(())
         }
-        Some(path) => write_file(path, |writer| render(rows, format, kind, writer)),
+        Some(path) => write_file(path, |writer| render(&document, format, writer)),
     }
 }
 
-/// Renders `rows` into `writer`.
-pub fn render<T: Row>(
-    rows: &[T],
+fn render<T: Row>(
+    document: &Document<'_, T>,
     format: Format,
-    kind: &str,
     writer: &mut dyn Write,
 ) -> Result<()> {
     match format {
-        Format::Csv => write_csv(rows, writer),
-        Format::Json => write_json(rows, kind, writer),
-        Format::Table => write_table(rows, writer),
+        Format::Csv => write_csv(document.rows, writer),
+        Format::Json => write_json(document, writer),
+        Format::Table => write_table(document.rows, writer),
     }
 }
 
@@ -75,13 +98,8 @@ fn write_csv<T: Row>(rows: &[T], writer: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn write_json<T: Row>(rows: &[T], kind: &str, writer: &mut dyn Write) -> Result<()> {
-    let document = Document {
-        schema_version: SCHEMA_VERSION,
-        kind,
-        rows,
-    };
-    serde_json::to_writer_pretty(&mut *writer, &document).map_err(json_error)?;
+fn write_json<T: Row>(document: &Document<'_, T>, writer: &mut dyn Write) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *writer, document).map_err(json_error)?;
     writer.write_all(b"\n")?;
     Ok(())
 }

@@ -111,6 +111,32 @@ impl Call {
         }
     }
 
+    /// Classifies a failure that persisted through `attempts` attempts.
+    ///
+    /// After retries the account, region and API matter more than the endpoint, so a
+    /// connection failure is reported like any other failed call.
+    pub fn error_after<E, R>(&self, err: SdkError<E, R>, attempts: u32) -> Error
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: Debug + 'static,
+    {
+        let error = self.error(err);
+        if attempts <= 1 {
+            return error;
+        }
+        let gave_up = |detail: String| Error::Aws {
+            action: self.action.to_string(),
+            account: self.account.clone(),
+            region: self.region.clone(),
+            message: format!("{detail} (gave up after {attempts} attempts)"),
+        };
+        match error {
+            Error::Aws { message, .. } => gave_up(message),
+            Error::Unreachable { detail, .. } => gave_up(detail),
+            other => other,
+        }
+    }
+
     fn endpoint_text(&self) -> String {
         match &self.endpoint {
             Some(url) => url.clone(),

@@ -8,6 +8,7 @@
 
 pub mod credentials;
 pub mod errors;
+pub mod retry;
 
 use std::collections::HashMap;
 
@@ -17,6 +18,7 @@ use tokio::sync::Mutex;
 
 pub use credentials::MemberCredentials;
 pub use errors::Call;
+pub use retry::Budget;
 
 use crate::cli::AwsArgs;
 use crate::error::{Error, Result};
@@ -36,6 +38,7 @@ pub struct Aws {
     role_name: String,
     external_id: Option<String>,
     concurrency: usize,
+    budget: Budget,
     members: Mutex<HashMap<String, SdkConfig>>,
 }
 
@@ -78,6 +81,10 @@ impl Aws {
             role_name: args.role_name.clone(),
             external_id: args.external_id.clone(),
             concurrency: usize::from(args.concurrency),
+            budget: Budget::new(
+                usize::from(args.concurrency),
+                args.max_attempts.unwrap_or(retry::DEFAULT_ATTEMPTS),
+            ),
             members: Mutex::new(HashMap::new()),
         })
     }
@@ -91,9 +98,14 @@ impl Aws {
         &self.region
     }
 
-    /// How many AWS requests may be in flight at once.
+    /// How many requests may be in flight at once, at most.
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// The budget of in-flight requests and retries that discovery calls share.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// The caller's own configuration.
@@ -122,6 +134,18 @@ impl Aws {
             .build())
     }
 
+    /// Like [`Aws::config_for`], for clients whose calls go through [`Aws::budget`]: the SDK's
+    /// own retries are off, since the budget retries and would otherwise multiply them.
+    pub async fn budgeted_config_for(&self, account: &str, region: &str) -> Result<SdkConfig> {
+        let config = self.config_for(account, region).await?;
+        Ok(without_retries(config))
+    }
+
+    /// The caller's own configuration, for calls through [`Aws::budget`].
+    pub fn budgeted_config(&self) -> SdkConfig {
+        without_retries(self.base.clone())
+    }
+
     async fn member_config(&self, account: &str) -> Result<SdkConfig> {
         let mut members = self.members.lock().await;
         if let Some(config) = members.get(account) {
@@ -147,6 +171,13 @@ impl Aws {
         members.insert(account.to_string(), config.clone());
         Ok(config)
     }
+}
+
+fn without_retries(config: SdkConfig) -> SdkConfig {
+    config
+        .into_builder()
+        .retry_config(RetryConfig::disabled())
+        .build()
 }
 
 async fn identify(config: &SdkConfig, region: &str) -> Result<Caller> {

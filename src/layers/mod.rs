@@ -1,6 +1,8 @@
 //! Lambda layers across the organization: which functions run outdated layer versions.
 
 pub mod arn;
+pub mod discovery;
+pub mod listing;
 pub mod policy;
 pub mod query;
 pub mod report;

@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
 use super::arn::{Layer, LayerVersion};
+use super::discovery::{self, Function, Scope, Source};
 use super::policy::{Policy, Target};
-use super::query::{self, Function};
 use super::versions::{self, Lookup};
+use super::{listing, query};
 use crate::aws::Aws;
 use crate::cli::LayersReportArgs;
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Result};
@@ -85,22 +87,39 @@ pub async fn run(args: LayersReportArgs, ui: &Ui) -> Result<ExitCode> {
         Some(path) => Policy::load(path)?,
         None => Policy::default(),
     };
-    let expression = query::expression(mode.layer())?;
+    let scope = Scope {
+        layer: mode.layer().cloned(),
+        accounts: args.accounts.clone(),
+        regions: args.regions.clone(),
+    };
+    // Built once here so a value that cannot be queried is refused before any AWS call.
+    query::expression(scope.layer.as_ref(), None, scope.regions.as_deref())?;
     if let Some(path) = &args.output.out {
         output::check_destination(path)?;
     }
 
     let aws = Aws::connect(&args.aws).await?;
-    let functions = query::select(&aws, &args.aggregator, &expression, ui).await?;
-    if functions.is_empty() && mode == Mode::Outdated {
-        ui.warn(format!(
-            "aggregator {} returned no Lambda functions; check that its source accounts \
-             record AWS::Lambda::Function",
-            args.aggregator
-        ));
+    let aggregator = args.aggregator.as_deref();
+    let found = discovery::discover(
+        &aws,
+        args.source,
+        aggregator,
+        &scope,
+        args.allow_partial,
+        ui,
+    )
+    .await?;
+    if found.scanned == 0 && found.failed.is_empty() && mode == Mode::Outdated {
+        ui.warn(match aggregator {
+            Some(name) if args.source == Source::Config => format!(
+                "aggregator {name} returned no Lambda functions; check that its source \
+                 accounts record AWS::Lambda::Function"
+            ),
+            _ => "no Lambda functions were found in the accounts and regions listed".into(),
+        });
     }
 
-    let wanted = layers_to_read(&functions, &mode, &policy);
+    let wanted = layers_to_read(&found.functions, &mode, &policy);
     let (lookups, names) = tokio::join!(
         versions::lookup_all(&aws, wanted, ui),
         org::account_names(&aws)
@@ -112,20 +131,54 @@ pub async fn run(args: LayersReportArgs, ui: &Ui) -> Result<ExitCode> {
         HashMap::new()
     });
 
-    let (rows, notices) = findings(&functions, &mode, &policy, &lookups, &names);
+    let (mut rows, notices) = findings(&found.functions, &mode, &policy, &lookups, &names);
+    drop(found.functions);
+    if args.source == Source::Lambda {
+        listing::fill_managed_by(&aws, &mut rows, ui).await;
+    }
     for notice in &notices {
         ui.warn(notice.to_string());
     }
-    output::emit(
+
+    let missing: Vec<String> = found
+        .failed
+        .iter()
+        .map(|f| format!("{}: {}", f.partition, f.error))
+        .collect();
+    for failure in &missing {
+        ui.warn(format!("not in the report: {failure}"));
+    }
+    let format = args.output.output;
+    output::emit_partial(
         &rows,
-        args.output.output,
+        format,
         "layers_report",
         args.output.out.as_deref(),
+        &missing,
     )?;
-    ui.status(summary(&rows, functions.len(), &mode));
+    ui.status(summary(&rows, found.scanned, &mode));
+    report_requests(&aws);
 
+    if !missing.is_empty() {
+        ui.warn(format!(
+            "the report is partial: {} of the accounts and regions could not be read",
+            missing.len()
+        ));
+        return Ok(ExitCode::from(EXIT_FINDINGS));
+    }
     let failed = args.fail_on_findings && !rows.is_empty();
     Ok(ExitCode::from(if failed { EXIT_FINDINGS } else { EXIT_OK }))
+}
+
+/// How many requests the run made, for `-v`: AWS bills some APIs per request and throttles.
+fn report_requests(aws: &Aws) {
+    let stats = &aws.budget().stats;
+    tracing::info!(
+        requests = stats.requests.load(Ordering::Relaxed),
+        retries = stats.retries.load(Ordering::Relaxed),
+        throttled = stats.throttled.load(Ordering::Relaxed),
+        "discovery requests"
+    );
 }
 
 impl Mode {
@@ -144,7 +197,7 @@ pub fn layers_to_read(functions: &[Function], mode: &Mode, policy: &Policy) -> B
     }
     functions
         .iter()
-        .flat_map(|f| &f.layers)
+        .flat_map(|f| f.layers.iter())
         .filter_map(|arn| LayerVersion::parse(arn).ok())
         .map(|v| v.layer)
         .filter(|layer| policy.target(layer) != Target::Ignored)
@@ -164,11 +217,11 @@ pub fn findings(
     let mut unreadable = BTreeMap::new();
 
     for function in functions {
-        for arn in &function.layers {
+        for arn in function.layers.iter() {
             let Ok(used) = LayerVersion::parse(arn) else {
                 notices.push(Notice::UnknownLayerArn {
-                    function_arn: function.arn.clone(),
-                    value: arn.clone(),
+                    function_arn: function.arn(),
+                    value: arn.to_string(),
                 });
                 continue;
             };
@@ -244,18 +297,25 @@ fn finding(
     names: &HashMap<String, String>,
 ) -> Finding {
     Finding {
-        account_id: function.account_id.clone(),
-        account_name: names.get(&function.account_id).cloned().unwrap_or_default(),
-        region: function.region.clone(),
-        function_name: function.name.clone(),
-        function_arn: function.arn.clone(),
-        runtime: function.runtime.clone(),
+        account_id: function.account_id.to_string(),
+        account_name: names
+            .get(&*function.account_id)
+            .cloned()
+            .unwrap_or_default(),
+        region: function.region.to_string(),
+        function_name: function.name.to_string(),
+        function_arn: function.arn(),
+        runtime: function.runtime.to_string(),
         layer_arn: used.to_string(),
         layer_name: used.layer.name.clone(),
         layer_version: used.version,
         latest_version: latest,
         versions_behind: behind,
-        managed_by: function.stack_name.clone().unwrap_or_default(),
+        managed_by: function
+            .stack_name
+            .as_deref()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 
@@ -325,12 +385,12 @@ mod tests {
 
     fn function(account: &str, name: &str, layers: &[&str]) -> Function {
         Function {
+            partition: "aws".into(),
             account_id: account.into(),
             region: "us-east-1".into(),
             name: name.into(),
-            arn: format!("arn:aws:lambda:us-east-1:{account}:function:{name}"),
             runtime: "python3.12".into(),
-            layers: layers.iter().map(|l| l.to_string()).collect(),
+            layers: layers.iter().map(|l| (*l).into()).collect(),
             stack_name: None,
         }
     }

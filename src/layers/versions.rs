@@ -68,27 +68,37 @@ pub async fn lookup_all(aws: &Aws, layers: BTreeSet<Layer>, ui: &Ui) -> BTreeMap
 }
 
 async fn list_versions(aws: &Aws, layer: &Layer) -> Result<Versions> {
-    let config = aws.config_for(&layer.account, &layer.region).await?;
+    let config = aws
+        .budgeted_config_for(&layer.account, &layer.region)
+        .await?;
     let call =
         Call::new("lambda:ListLayerVersions", &layer.account, &layer.region).endpoint_of(&config);
     let client = aws_sdk_lambda::Client::new(&config);
     tracing::debug!(%layer, "listing layer versions");
 
-    let pages: Vec<_> = client
-        .list_layer_versions()
-        .layer_name(&layer.name)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call.error(e))?;
-
-    let versions = pages
-        .iter()
-        .flat_map(|page| page.layer_versions())
-        .filter_map(|v| u64::try_from(v.version()).ok())
-        .collect();
-    Ok(Versions(versions))
+    let mut versions = BTreeSet::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = aws
+            .budget()
+            .send(&call, || {
+                client
+                    .list_layer_versions()
+                    .layer_name(&layer.name)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await?;
+        versions.extend(
+            page.layer_versions()
+                .iter()
+                .filter_map(|v| u64::try_from(v.version()).ok()),
+        );
+        match page.next_marker() {
+            Some(next) if marker.as_deref() != Some(next) => marker = Some(next.to_string()),
+            _ => return Ok(Versions(versions)),
+        }
+    }
 }
 
 #[cfg(test)]

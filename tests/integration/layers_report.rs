@@ -534,3 +534,110 @@ fn account_names_stay_empty_with_one_warning_when_organizations_is_denied() {
         warnings[0]
     );
 }
+
+#[test]
+fn the_lambda_source_gives_the_same_report_as_config() {
+    let world = world();
+    let config = report(world, &[]).ok();
+    let lambda = run(world.govctl().args([
+        "layers",
+        "report",
+        "--source",
+        "lambda",
+        "--regions",
+        "us-east-1,eu-west-1",
+    ]))
+    .ok();
+    assert_eq!(lambda.stdout, config.stdout);
+    assert!(
+        lambda.stderr.contains("(8 rows; 10 functions scanned)"),
+        "{}",
+        lambda.stderr
+    );
+}
+
+#[test]
+fn the_lambda_source_needs_no_aggregator_and_honours_the_filters() {
+    let world = world();
+    let prod = world.account("workload-prod");
+    let out = run(world.govctl().args([
+        "layers",
+        "report",
+        "--source",
+        "lambda",
+        "--accounts",
+        prod,
+        "--regions",
+        "eu-west-1",
+    ]))
+    .ok();
+    let lines = rows(&out.stdout);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains(",eu-orders,"), "{lines:?}");
+}
+
+#[test]
+fn accounts_and_regions_narrow_the_config_source_too() {
+    let world = world();
+    let dev = world.account("workload-dev");
+    let out = report(world, &["--accounts", dev, "--regions", "us-east-1"]).ok();
+    let lines = rows(&out.stdout);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains(",dev-worker,"), "{lines:?}");
+}
+
+#[test]
+fn allow_partial_reports_what_it_could_read_and_exits_1() {
+    let world = world();
+    // The vendor account is outside the organization: no role to assume there.
+    let prod = world.account("workload-prod");
+    let accounts = format!("{prod},999999999999");
+    let out = run(world.govctl().args([
+        "layers",
+        "report",
+        "--source",
+        "lambda",
+        "--accounts",
+        &accounts,
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--allow-partial",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["partial"], true);
+    let missing = doc["missing"].as_array().unwrap();
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    assert!(
+        missing[0]
+            .as_str()
+            .unwrap()
+            .contains("account 999999999999")
+    );
+    assert_eq!(
+        doc["rows"].as_array().unwrap().len(),
+        6,
+        "prod's rows are all there"
+    );
+    assert!(
+        out.stderr.contains("the report is partial"),
+        "{}",
+        out.stderr
+    );
+
+    let strict = run(world.govctl().args([
+        "layers",
+        "report",
+        "--source",
+        "lambda",
+        "--accounts",
+        &accounts,
+    ]));
+    let line = strict.error_line();
+    assert!(
+        line.contains("cannot assume role arn:aws:iam::999999999999:role/"),
+        "{line}"
+    );
+}
