@@ -5,6 +5,7 @@
 //! last credentials and assumes the role again once they come within [`REFRESH_MARGIN`] of
 //! expiring, so a long run never sends a request with credentials about to lapse.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -21,21 +22,42 @@ const SESSION_SECONDS: i32 = 3600;
 
 const SESSION_NAME: &str = "govctl";
 
-#[derive(Debug)]
+/// Tells the time; tests give a clock they can move forward.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
 pub struct MemberCredentials {
     sts: aws_sdk_sts::Client,
     role_arn: String,
     external_id: Option<String>,
     cached: Mutex<Option<Credentials>>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for MemberCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberCredentials")
+            .field("role_arn", &self.role_arn)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemberCredentials {
     pub fn new(sts: aws_sdk_sts::Client, role_arn: String, external_id: Option<String>) -> Self {
+        Self::with_clock(sts, role_arn, external_id, Arc::new(SystemTime::now))
+    }
+
+    pub fn with_clock(
+        sts: aws_sdk_sts::Client,
+        role_arn: String,
+        external_id: Option<String>,
+        clock: Clock,
+    ) -> Self {
         MemberCredentials {
             sts,
             role_arn,
             external_id,
             cached: Mutex::new(None),
+            clock,
         }
     }
 
@@ -44,7 +66,7 @@ impl MemberCredentials {
     pub async fn refresh_if_needed(&self) -> Result<Credentials> {
         let mut cached = self.cached.lock().await;
         if let Some(creds) = cached.as_ref()
-            && !needs_refresh(creds.expiry(), SystemTime::now(), REFRESH_MARGIN)
+            && !needs_refresh(creds.expiry(), (self.clock)(), REFRESH_MARGIN)
         {
             return Ok(creds.clone());
         }

@@ -5,6 +5,7 @@
 //! their own emulator.
 
 mod common;
+mod credentials;
 mod errors;
 mod layers_report;
 mod org_accounts;
