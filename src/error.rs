@@ -96,6 +96,25 @@ pub enum Error {
         expected: String,
     },
 
+    #[error("{path} is not a govctl plan: {reason}")]
+    PlanInvalid { path: PathBuf, reason: String },
+
+    #[error("plan {plan_id} was changed after it was made: its digest no longer matches")]
+    PlanTampered { plan_id: String },
+
+    #[error("plan {plan_id} expired at {expired_at}")]
+    PlanExpired { plan_id: String, expired_at: String },
+
+    #[error(
+        "plan {plan_id} was made in account {plan_account}, not in the caller's account \
+         {caller_account}"
+    )]
+    PlanForeign {
+        plan_id: String,
+        plan_account: String,
+        caller_account: String,
+    },
+
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -148,6 +167,9 @@ impl Error {
                 "check --role-name / GOVCTL_ROLE_NAME, --external-id, and the role's trust policy"
                     .into(),
             ),
+            Error::PlanTampered { .. } | Error::PlanExpired { .. } => {
+                Some("make a new plan with --plan and have it approved again".into())
+            }
             Error::UnknownAggregator { .. } => Some(
                 "list the aggregators with `aws configservice describe-configuration-aggregators`"
                     .into(),

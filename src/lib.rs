@@ -4,6 +4,7 @@
 //! command lives in the module of the noun it acts on and is an `async fn run`.
 
 pub mod aws;
+pub mod change;
 pub mod cli;
 pub mod error;
 pub mod layers;
