@@ -115,6 +115,41 @@ pub enum Error {
         caller_account: String,
     },
 
+    #[error("plan {plan_id} is being applied by someone else ({holder}); lock {lock}")]
+    ChangeLocked {
+        plan_id: String,
+        holder: String,
+        lock: String,
+    },
+
+    #[error("change record {name} is not readable: {reason}")]
+    RecordInvalid { name: String, reason: String },
+
+    #[error("plan {plan_id} has no change record in this account; was it made here with --plan?")]
+    NoRecord { plan_id: String },
+
+    #[error("plan {plan_id} is not approved: {reason}")]
+    NotApproved { plan_id: String, reason: String },
+
+    #[error("plan {plan_id} cannot be approved by {approver}: it was made by the same principal")]
+    SelfApproval { plan_id: String, approver: String },
+
+    #[error("plan {plan_id} is {status}; it cannot be {action}")]
+    WrongStatus {
+        plan_id: String,
+        status: String,
+        action: &'static str,
+    },
+
+    #[error("plan {plan_id} is stale: {detail}")]
+    PlanStale { plan_id: String, detail: String },
+
+    #[error("change calendar {calendar} is CLOSED; changes are not allowed now")]
+    CalendarClosed { calendar: String },
+
+    #[error("{action} needs a typed 'yes' on a terminal, or a saved and approved plan file")]
+    NotConfirmed { action: &'static str },
+
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -167,6 +202,20 @@ impl Error {
                 "check --role-name / GOVCTL_ROLE_NAME, --external-id, and the role's trust policy"
                     .into(),
             ),
+            Error::SelfApproval { .. } => Some(
+                "another principal must approve; single-operator setups may set \
+                 --allow-self-approval (GOVCTL_ALLOW_SELF_APPROVAL=true)"
+                    .into(),
+            ),
+            Error::NotApproved { .. } => {
+                Some("approve it with `govctl change approve FILE`".into())
+            }
+            Error::PlanStale { .. } => {
+                Some("the organization changed since planning: make a new plan".into())
+            }
+            Error::ChangeLocked { lock, .. } => Some(format!(
+                "wait for the other apply to finish; if it died, delete the SSM parameter {lock}"
+            )),
             Error::PlanTampered { .. } | Error::PlanExpired { .. } => {
                 Some("make a new plan with --plan and have it approved again".into())
             }

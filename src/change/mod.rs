@@ -4,4 +4,7 @@
 //! and applied only when the plan is intact, unexpired, from the caller's account, approved,
 //! not yet applied and still true of the world.
 
+pub mod audit;
+pub mod gate;
 pub mod plan;
+pub mod record;

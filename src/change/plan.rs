@@ -188,7 +188,10 @@ pub fn now() -> i64 {
 }
 
 fn compact_time(seconds: i64) -> String {
-    timestamp(seconds).replace(['-', ':'], "").replace('T', "t").to_lowercase()
+    timestamp(seconds)
+        .replace(['-', ':'], "")
+        .replace('T', "t")
+        .to_lowercase()
 }
 
 /// JSON with object keys sorted and no white space, so equal values hash equally.
@@ -271,11 +274,17 @@ mod tests {
     fn any_edit_is_refused_as_tampering() {
         let mut tampered = plan();
         tampered.changes = json!([{"account": "2", "function": "f"}]);
-        assert!(matches!(tampered.check_digest(), Err(Error::PlanTampered { .. })));
+        assert!(matches!(
+            tampered.check_digest(),
+            Err(Error::PlanTampered { .. })
+        ));
 
         let mut later = plan();
         later.expires_at = timestamp(NOW + 365 * 24 * 3600);
-        assert!(matches!(later.check_digest(), Err(Error::PlanTampered { .. })));
+        assert!(matches!(
+            later.check_digest(),
+            Err(Error::PlanTampered { .. })
+        ));
     }
 
     #[test]
@@ -311,7 +320,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_and_drops_white_space() {
         let mut out = String::new();
-        write_canonical(&json!({"b": [1, {"d": null, "c": "x"}], "a": true}), &mut out);
+        write_canonical(
+            &json!({"b": [1, {"d": null, "c": "x"}], "a": true}),
+            &mut out,
+        );
         assert_eq!(out, r#"{"a":true,"b":[1,{"c":"x","d":null}]}"#);
     }
 }
