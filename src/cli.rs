@@ -16,6 +16,10 @@ pub mod env {
     pub const EXTERNAL_ID: &str = "GOVCTL_EXTERNAL_ID";
     pub const CONCURRENCY: &str = "GOVCTL_CONCURRENCY";
     pub const AGGREGATOR: &str = "GOVCTL_AGGREGATOR";
+    pub const ALLOW_SELF_APPROVAL: &str = "GOVCTL_ALLOW_SELF_APPROVAL";
+    pub const CHANGE_CALENDAR: &str = "GOVCTL_CHANGE_CALENDAR";
+    pub const AUDIT_LOG: &str = "GOVCTL_AUDIT_LOG";
+    pub const PROTECTED_ACCOUNTS: &str = "GOVCTL_PROTECTED_ACCOUNTS";
     pub const AWS_PROFILE: &str = "AWS_PROFILE";
     pub const AWS_REGION: &str = "AWS_REGION";
     pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
@@ -68,6 +72,19 @@ pub enum Command {
     #[command(subcommand)]
     Org(OrgCommand),
 
+    /// Move functions off outdated layer versions through CloudFormation StackSets, via the
+    /// change gate (plan, approve, apply)
+    #[command(long_about = REMEDIATE_ABOUT, after_help = REMEDIATE_EXAMPLES)]
+    Remediate(Box<crate::remediate::RemediateArgs>),
+
+    /// The change gate: approve plans, list and show change records
+    #[command(subcommand)]
+    Change(ChangeCommand),
+
+    /// Saved plans
+    #[command(subcommand)]
+    Plan(PlanCommand),
+
     /// Print a shell completion script to stdout
     #[command(after_help = "Example:\n  govctl completions zsh > ~/.zfunc/_govctl")]
     Completions {
@@ -75,6 +92,26 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+const REMEDIATE_ABOUT: &str = "\
+Move Lambda functions off outdated layer versions. --plan runs the same discovery as
+`layers report`, and writes a plan file: which functions change, from which layer list to
+which, in which waves and window. Someone other than the planner approves it with
+`govctl change approve`. --apply deploys stacksets/layer-remediation.yaml through one
+StackSet, wave by wave. It refuses a plan that is tampered with, expired, unapproved,
+already applied, or stale.";
+
+const REMEDIATE_EXAMPLES: &str = "\
+Examples:
+  govctl remediate --plan --aggregator org-aggregator --layer shared-utils \\
+      --canary 111122223333 --wave-size 10 \\
+      --window-start 2026-12-10T20:00:00Z --window-end 2026-12-10T22:00:00Z --out plan.json
+  govctl plan show plan.json
+  govctl change approve plan.json --comment 'CAB-42'
+  govctl remediate --apply plan.json
+  govctl remediate status plan.json
+  govctl remediate --plan --rollback plan.json --out rollback.json
+  govctl remediate --cleanup plan.json";
 
 #[derive(Debug, Subcommand)]
 pub enum LayersCommand {
@@ -104,6 +141,23 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct LayersReportArgs {
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+
+    /// Exit with status 1 when the report has any row
+    #[arg(long)]
+    pub fail_on_findings: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs<CsvDefault>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How functions and their outdated layers are found; shared by reports and plans.
+#[derive(Debug, Clone, Args)]
+pub struct DiscoveryArgs {
     /// Name of the AWS Config aggregator to query (in the caller's account and region)
     #[arg(long, env = env::AGGREGATOR, value_name = "NAME",
           required_if_eq("source", "config"))]
@@ -113,6 +167,14 @@ pub struct LayersReportArgs {
     /// account and region (through the member role)
     #[arg(long, value_enum, default_value = "config")]
     pub source: Source,
+
+    /// Report every function that uses exactly this layer version
+    #[arg(long, value_name = "ARN")]
+    pub layer_arn: Option<String>,
+
+    /// Policy file (TOML) that approves layer versions and names layers to ignore
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 
     /// Only these accounts (comma-separated IDs); default: every account
     #[arg(long, value_name = "ID,...", value_delimiter = ',', value_parser = parse_account)]
@@ -127,24 +189,99 @@ pub struct LayersReportArgs {
     /// stderr and exit 1, instead of failing with no report
     #[arg(long)]
     pub allow_partial: bool,
+}
 
-    /// Report every function that uses exactly this layer version
-    #[arg(long, value_name = "ARN")]
-    pub layer_arn: Option<String>,
+/// The change gate's settings, shared by every command that plans, approves or applies.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Change gate options")]
+pub struct GateArgs {
+    /// Let the principal that made a plan approve it too (single-operator setups)
+    #[arg(long, env = env::ALLOW_SELF_APPROVAL)]
+    pub allow_self_approval: bool,
 
-    /// Policy file (TOML) that approves layer versions and names layers to ignore
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
+    /// SSM Change Calendar that must be OPEN for applies
+    #[arg(long, env = env::CHANGE_CALENDAR, value_name = "NAME")]
+    pub change_calendar: Option<String>,
 
-    /// Exit with status 1 when the report has any row
-    #[arg(long)]
-    pub fail_on_findings: bool,
+    /// Local audit log (JSON Lines) [default: $XDG_STATE_HOME/govctl/audit.jsonl]
+    #[arg(long, env = env::AUDIT_LOG, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChangeCommand {
+    /// Approve a saved plan: records your approval of its digest in its change record
+    #[command(
+        after_help = "Example:\n  govctl change approve plan.json --comment 'CAB 2026-12-03'"
+    )]
+    Approve(ChangeApproveArgs),
+
+    /// List change records and their status
+    #[command(after_help = "Example:\n  govctl change list --status approved")]
+    List(ChangeListArgs),
+
+    /// Show one change record: status, approvals and events
+    #[command(after_help = "Example:\n  govctl change show chg-20261203t120000z-1a2b3c4d")]
+    Show(ChangeShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeApproveArgs {
+    /// The plan file to approve
+    pub file: PathBuf,
+
+    /// Why it is approved (kept in the change record and the audit log)
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
 
     #[command(flatten)]
-    pub output: OutputArgs<CsvDefault>,
+    pub gate: GateArgs,
 
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeListArgs {
+    /// Only records with this status
+    #[arg(long, value_enum)]
+    pub status: Option<crate::change::record::Status>,
+
+    #[command(flatten)]
+    pub output: OutputArgs<TableDefault>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeShowArgs {
+    /// The plan ID
+    pub id: String,
+
+    #[command(flatten)]
+    pub output: OutputArgs<TableDefault>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Show a saved plan for people: what changes where, the waves, the estimated duration
+    #[command(after_help = "Examples:\n  govctl plan show plan.json\n  \
+                            govctl plan show plan.json --notice > notice.md")]
+    Show(PlanShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanShowArgs {
+    /// The plan file
+    pub file: PathBuf,
+
+    /// Print the notice for the owners of the affected functions (Markdown) instead
+    #[arg(long)]
+    pub notice: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,7 +377,7 @@ pub struct AwsArgs {
     pub max_attempts: Option<u32>,
 }
 
-fn parse_account(value: &str) -> Result<String, String> {
+pub fn parse_account(value: &str) -> Result<String, String> {
     if value.len() == 12 && value.chars().all(|c| c.is_ascii_digit()) {
         Ok(value.to_string())
     } else {
@@ -248,7 +385,7 @@ fn parse_account(value: &str) -> Result<String, String> {
     }
 }
 
-fn parse_region(value: &str) -> Result<String, String> {
+pub fn parse_region(value: &str) -> Result<String, String> {
     let ok = !value.is_empty()
         && value.len() <= 32
         && value

@@ -10,4 +10,5 @@ pub mod error;
 pub mod layers;
 pub mod org;
 pub mod output;
+pub mod remediate;
 pub mod ui;

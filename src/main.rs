@@ -7,13 +7,18 @@ use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
 use govctl::cli::{Cli, Command};
-use govctl::error::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Error};
+use govctl::error::{EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, Error};
 use govctl::ui::Ui;
-use govctl::{layers, org};
+use govctl::{change, layers, org, remediate};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // With --detailed-exitcode, 2 means "changes planned", so errors exit 1 instead.
+    let error_code = match &cli.command {
+        Command::Remediate(args) if remediate::errors_exit_1(args) => EXIT_FINDINGS,
+        _ => EXIT_ERROR,
+    };
     let ui = Ui::new(cli.quiet, cli.verbose);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -39,7 +44,7 @@ fn main() -> ExitCode {
         Some(Err(error)) if error.is_broken_pipe() => ExitCode::from(EXIT_OK),
         Some(Err(error)) => {
             render(&error);
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(error_code)
         }
         None => {
             eprintln!("error: interrupted; no output file was written");
@@ -52,6 +57,9 @@ async fn dispatch(command: Command, ui: &Ui) -> Result<ExitCode, Error> {
     match command {
         Command::Layers(command) => layers::run(command, ui).await,
         Command::Org(command) => org::run(command, ui).await,
+        Command::Remediate(args) => remediate::run(*args, ui).await,
+        Command::Change(command) => change::commands::run(command, ui).await,
+        Command::Plan(command) => change::commands::run_plan(command, ui).await,
         Command::Completions { shell } => {
             let mut stdout = std::io::stdout();
             clap_complete::generate(shell, &mut Cli::command(), "govctl", &mut stdout);

@@ -5,6 +5,7 @@
 //! not yet applied and still true of the world.
 
 pub mod audit;
+pub mod commands;
 pub mod gate;
 pub mod plan;
 pub mod record;

@@ -17,7 +17,7 @@ use super::policy::{Policy, Target};
 use super::versions::{self, Lookup};
 use super::{listing, query};
 use crate::aws::Aws;
-use crate::cli::LayersReportArgs;
+use crate::cli::{AwsArgs, DiscoveryArgs, LayersReportArgs};
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Result};
 use crate::org;
 use crate::output::{self, Row};
@@ -79,6 +79,73 @@ pub enum Notice {
 }
 
 pub async fn run(args: LayersReportArgs, ui: &Ui) -> Result<ExitCode> {
+    let discovered = discover(&args.discovery, &args.aws, args.output.out.as_deref(), ui).await?;
+    let Discovered {
+        aws,
+        mode,
+        rows,
+        scanned,
+        missing,
+    } = discovered;
+
+    let format = args.output.output;
+    output::emit_partial(
+        &rows,
+        format,
+        "layers_report",
+        args.output.out.as_deref(),
+        &missing,
+    )?;
+    ui.status(summary(&rows, scanned, &mode));
+    report_requests(&aws);
+
+    if !missing.is_empty() {
+        ui.warn(format!(
+            "the report is partial: {} of the accounts and regions could not be read",
+            missing.len()
+        ));
+        return Ok(ExitCode::from(EXIT_FINDINGS));
+    }
+    let failed = args.fail_on_findings && !rows.is_empty();
+    Ok(ExitCode::from(if failed { EXIT_FINDINGS } else { EXIT_OK }))
+}
+
+/// What discovery found, ready to report or to plan from.
+pub struct Discovered {
+    pub aws: Aws,
+    pub mode: Mode,
+    pub rows: Vec<Finding>,
+    pub scanned: usize,
+    /// Partitions that could not be read (only with `--allow-partial`).
+    pub missing: Vec<String>,
+}
+
+/// Like [`Discovered`], keeping the functions, which a plan needs for their full layer
+/// lists.
+pub struct DiscoveredFunctions {
+    pub discovered: Discovered,
+    pub functions: Vec<Function>,
+}
+
+/// Runs discovery as `layers report` does: checks the input, connects, finds functions,
+/// reads layer versions and account names, and decides the rows.
+pub async fn discover(
+    args: &DiscoveryArgs,
+    aws_args: &AwsArgs,
+    out: Option<&std::path::Path>,
+    ui: &Ui,
+) -> Result<Discovered> {
+    let found = discover_functions(args, aws_args, out, ui).await?;
+    Ok(found.discovered)
+}
+
+/// [`discover`], keeping the functions.
+pub async fn discover_functions(
+    args: &DiscoveryArgs,
+    aws_args: &AwsArgs,
+    out: Option<&std::path::Path>,
+    ui: &Ui,
+) -> Result<DiscoveredFunctions> {
     let mode = match &args.layer_arn {
         Some(value) => Mode::Exact(LayerVersion::parse_for_query(value)?),
         None => Mode::Outdated,
@@ -94,11 +161,11 @@ pub async fn run(args: LayersReportArgs, ui: &Ui) -> Result<ExitCode> {
     };
     // Built once here so a value that cannot be queried is refused before any AWS call.
     query::expression(scope.layer.as_ref(), None, scope.regions.as_deref())?;
-    if let Some(path) = &args.output.out {
+    if let Some(path) = out {
         output::check_destination(path)?;
     }
 
-    let aws = Aws::connect(&args.aws).await?;
+    let aws = Aws::connect(aws_args).await?;
     let aggregator = args.aggregator.as_deref();
     let found = discovery::discover(
         &aws,
@@ -132,7 +199,6 @@ pub async fn run(args: LayersReportArgs, ui: &Ui) -> Result<ExitCode> {
     });
 
     let (mut rows, notices) = findings(&found.functions, &mode, &policy, &lookups, &names);
-    drop(found.functions);
     if args.source == Source::Lambda {
         listing::fill_managed_by(&aws, &mut rows, ui).await;
     }
@@ -148,30 +214,20 @@ pub async fn run(args: LayersReportArgs, ui: &Ui) -> Result<ExitCode> {
     for failure in &missing {
         ui.warn(format!("not in the report: {failure}"));
     }
-    let format = args.output.output;
-    output::emit_partial(
-        &rows,
-        format,
-        "layers_report",
-        args.output.out.as_deref(),
-        &missing,
-    )?;
-    ui.status(summary(&rows, found.scanned, &mode));
-    report_requests(&aws);
-
-    if !missing.is_empty() {
-        ui.warn(format!(
-            "the report is partial: {} of the accounts and regions could not be read",
-            missing.len()
-        ));
-        return Ok(ExitCode::from(EXIT_FINDINGS));
-    }
-    let failed = args.fail_on_findings && !rows.is_empty();
-    Ok(ExitCode::from(if failed { EXIT_FINDINGS } else { EXIT_OK }))
+    Ok(DiscoveredFunctions {
+        discovered: Discovered {
+            aws,
+            mode,
+            rows,
+            scanned: found.scanned,
+            missing,
+        },
+        functions: found.functions,
+    })
 }
 
 /// How many requests the run made, for `-v`: AWS bills some APIs per request and throttles.
-fn report_requests(aws: &Aws) {
+pub fn report_requests(aws: &Aws) {
     let stats = &aws.budget().stats;
     tracing::info!(
         requests = stats.requests.load(Ordering::Relaxed),
@@ -182,7 +238,7 @@ fn report_requests(aws: &Aws) {
 }
 
 impl Mode {
-    fn layer(&self) -> Option<&LayerVersion> {
+    pub fn layer(&self) -> Option<&LayerVersion> {
         match self {
             Mode::Outdated => None,
             Mode::Exact(layer) => Some(layer),
