@@ -1,6 +1,8 @@
 """Seed the emulator with an organization whose functions use shared Lambda layers.
 
     .venv/bin/python tests/emulator/seed.py --endpoint http://127.0.0.1:PORT --scenario test|demo
+    .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario scale \
+        [--accounts 50] [--regions 4] [--functions 20000] [--seed 7]
 
 Everything goes through boto3 over the wire, as a client would: the management
 account (moto's default, 123456789012) creates the organization and its
@@ -11,6 +13,12 @@ there with moto's `x-moto-account-id` request header instead.
 
 Prints one JSON manifest on stdout (account IDs, layer ARNs, functions) for the
 tests and the demo to assert on. `test` is small and exact; `demo` is larger.
+
+`scale` generates an organization of any size for the benchmark, the same for
+the same --seed (moto's own random generator is seeded too, so even account IDs
+repeat). Its functions are too many to create one call at a time: they go
+through the emulator's `POST /_govctl/bulk-functions` in batches, and its
+manifest gives counts, layer versions and usage instead of every function.
 """
 
 from __future__ import annotations
@@ -18,8 +26,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import random
 import sys
+import urllib.error
+import urllib.request
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,8 +211,106 @@ def _demo_workload_functions() -> Iterator[Function]:
 
 SCENARIOS = {"test": build_test_scenario, "demo": build_demo_scenario}
 
+SCALE_REGIONS = (
+    HOME_REGION, "eu-west-1", "us-west-2", "ap-southeast-2",
+    "eu-central-1", "ap-northeast-1", "ca-central-1", "sa-east-1",
+)
+SCALE_OUS = ("Shared", "Workloads", "Workloads/Prod", "Workloads/Staging", "Workloads/Dev")
+SCALE_WORKLOAD_OUS = ("Workloads/Prod", "Workloads/Staging", "Workloads/Dev")
+SCALE_LAYERS = ("shared-utils", "otel-extension", "data-sdk")
+SCALE_LAYER_VERSIONS = (8, 20)  # each shared layer has between these many versions per region
+SCALE_VENDOR_VERSIONS = 4
+SCALE_SERVICES = {  # service: owning team
+    "orders": "commerce", "payments": "commerce", "cart": "commerce", "inventory": "supply",
+    "shipping": "supply", "search": "discovery", "recommendations": "discovery",
+    "notifications": "platform", "auth": "platform", "reporting": "data", "etl": "data",
+}
+SCALE_RUNTIMES = ("python3.12", "python3.11", "nodejs20.x", "nodejs22.x", "java21")
+SCALE_LAYER_COUNT_WEIGHTS = (20, 40, 28, 12)  # functions with 0, 1, 2, 3 layers
+SCALE_OLDER_VERSION = 0.45  # chance of pinning one version further back, at each step back
+SCALE_CFN_SHARE = 0.3  # functions made by CloudFormation
+
+
+@dataclass(frozen=True)
+class ScaleParameters:
+    accounts: int = 50  # in the organization: management, shared-layers, then workloads
+    regions: int = 4  # the first of SCALE_REGIONS
+    functions: int = 20_000
+    seed: int = 7
+
+    def problems(self) -> list[str]:
+        problems = []
+        if self.accounts < 3:
+            problems.append("--accounts must be at least 3 (management, shared-layers, one workload)")
+        if not 1 <= self.regions <= len(SCALE_REGIONS):
+            problems.append(f"--regions must be between 1 and {len(SCALE_REGIONS)}")
+        if self.functions < 0:
+            problems.append("--functions must not be negative")
+        return problems
+
+
+def build_scale_scenario(parameters: ScaleParameters) -> Scenario:
+    """A generated organization: every shared layer in every region, functions spread over workloads."""
+    rng = random.Random(parameters.seed)
+    regions = SCALE_REGIONS[: parameters.regions]
+    width = len(str(parameters.accounts - 2))
+    workloads = tuple(
+        MemberAccount(f"workload-{index:0{width}d}", SCALE_WORKLOAD_OUS[index % len(SCALE_WORKLOAD_OUS)])
+        for index in range(1, parameters.accounts - 1)
+    )
+    layers = [
+        Layer("shared-layers", region, name, rng.randint(*SCALE_LAYER_VERSIONS), "organization")
+        for region in regions
+        for name in SCALE_LAYERS
+    ]
+    layers.append(Layer("vendor", HOME_REGION, "vendor-agent", SCALE_VENDOR_VERSIONS, "public"))
+    return Scenario(
+        name="scale",
+        ous=SCALE_OUS,
+        accounts=(MemberAccount("shared-layers", "Shared"), *workloads),
+        layers=tuple(layers),
+        functions=tuple(_scale_functions(rng, workloads, regions, layers, parameters.functions)),
+    )
+
+
+def _scale_functions(rng: random.Random, workloads: tuple[MemberAccount, ...], regions: tuple[str, ...],
+                     layers: list[Layer], count: int) -> Iterator[Function]:
+    """`count` functions; some accounts hold several times as many as others."""
+    weights = [rng.uniform(1, 4) for _ in workloads]
+    layers_by_region = {region: [layer for layer in layers if layer.region == region] for region in regions}
+    services = sorted(SCALE_SERVICES)
+    numbers: Counter[tuple[str, str]] = Counter()
+    for _ in range(count):
+        account = rng.choices(workloads, weights)[0].name
+        region = rng.choice(regions)
+        service = rng.choice(services)
+        numbers[account, region] += 1
+        chosen = rng.sample(layers_by_region[region], rng.choices(range(4), SCALE_LAYER_COUNT_WEIGHTS)[0])
+        tags = {"team": SCALE_SERVICES[service], "service": service}
+        if rng.random() < SCALE_CFN_SHARE:
+            tags[CFN_STACK_TAG] = f"{service}-stack"
+        yield Function(
+            account, region, f"{service}-{numbers[account, region]:05d}",
+            tuple((layer.name, _pinned_version(rng, layer.versions)) for layer in chosen),
+            runtime=rng.choice(SCALE_RUNTIMES),
+            tags=tags,
+        )
+
+
+def _pinned_version(rng: random.Random, newest: int) -> int:
+    """Mostly the newest version or the one before; ever fewer further back (geometric)."""
+    version = newest
+    while version > 1 and rng.random() < SCALE_OLDER_VERSION:
+        version -= 1
+    return version
+
 
 # --- talking to the emulator ------------------------------------------------
+
+
+# One session for every account's clients: a session loads each service model
+# once (a fresh session per account costs ~0.2 s and megabytes per client).
+SESSION = boto3.Session()
 
 
 class Account:
@@ -210,19 +320,23 @@ class Account:
                  account_header: str | None = None):
         self.id = account_id
         self._endpoint = endpoint
-        self._session = boto3.Session(**credentials)
+        self._credentials = credentials
         self._account_header = account_header
+        self._clients: dict[tuple[str, str], Any] = {}
 
     def client(self, service: str, region: str = HOME_REGION) -> Any:
-        client = self._session.client(
-            service,
-            region_name=region,
-            endpoint_url=self._endpoint,
-            config=Config(retries={"max_attempts": 1}),
-        )
-        if self._account_header:
-            client.meta.events.register("before-sign.*.*", self._add_account_header)
-        return client
+        if (service, region) not in self._clients:
+            client = SESSION.client(
+                service,
+                region_name=region,
+                endpoint_url=self._endpoint,
+                config=Config(retries={"max_attempts": 1}),
+                **self._credentials,
+            )
+            if self._account_header:
+                client.meta.events.register("before-sign.*.*", self._add_account_header)
+            self._clients[service, region] = client
+        return self._clients[service, region]
 
     def _add_account_header(self, request: Any, **_: Any) -> None:
         request.headers["x-moto-account-id"] = self._account_header
@@ -313,17 +427,19 @@ def create_lambda_role(account: Account) -> str:
     return role["Role"]["Arn"]
 
 
+def version_arns(function: Function, layer_arns: dict[str, str]) -> list[str]:
+    """The function's layer version ARNs, in its order."""
+    return [f"{layer_arns[f'{name}@{function.region}']}:{version}" for name, version in function.layers]
+
+
 def create_function(account: Account, function: Function, role_arn: str, layer_arns: dict[str, str]) -> dict[str, Any]:
-    version_arns = [
-        f"{layer_arns[f'{name}@{function.region}']}:{version}" for name, version in function.layers
-    ]
     created = account.client("lambda", function.region).create_function(
         FunctionName=function.name,
         Runtime=function.runtime,
         Role=role_arn,
         Handler="index.handler",
         Code={"ZipFile": tiny_zip("index.py", "def handler(event, context):\n    return event\n")},
-        Layers=version_arns,
+        Layers=version_arns(function, layer_arns),
         Tags=function.tags,
     )
     return {
@@ -387,13 +503,42 @@ def create_restricted_users(management: Account) -> dict[str, dict[str, str]]:
     return users
 
 
-def seed(endpoint: str, scenario: Scenario) -> dict[str, Any]:
+@dataclass
+class World:
+    """A scenario's organization, created: accounts to act in, and what every manifest reports."""
+
+    endpoint: str
+    scenario: Scenario
+    organization_id: str
+    ou_ids: dict[str, str]  # by path
+    member_ids: dict[str, str]  # by account name
+    accounts: dict[str, Account]  # by name, "management" and "vendor" included
+    layer_arns: dict[str, str]  # by name@region
+    roles: dict[str, str]  # Lambda execution role ARN by account name
+    aggregators: list[str]
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario.name,
+            "endpoint": self.endpoint,
+            "home_region": HOME_REGION,
+            "management_account": MANAGEMENT_ACCOUNT,
+            "organization_id": self.organization_id,
+            "organizational_units": self.ou_ids,
+            "accounts": {**self.member_ids, "vendor": VENDOR_ACCOUNT},
+            "member_role": MEMBER_ROLE,
+            "aggregators": self.aggregators,
+            "layers": self.layer_arns,
+        }
+
+
+def build_world(endpoint: str, scenario: Scenario) -> World:
+    """Organization, accounts, shared layers, Lambda roles and aggregators; no functions yet."""
     management = Account(endpoint, MANAGEMENT_ACCOUNT, FAKE_CREDENTIALS)
     organization_id, ou_ids, member_ids = create_organization(management, scenario)
     accounts = {name: management.assume(account_id) for name, account_id in member_ids.items()}
     accounts["management"] = management
     accounts["vendor"] = Account(endpoint, VENDOR_ACCOUNT, FAKE_CREDENTIALS, VENDOR_ACCOUNT)
-
     layer_arns = {
         f"{layer.name}@{layer.region}": publish_layer(accounts[layer.account], layer, organization_id)
         for layer in scenario.layers
@@ -402,32 +547,128 @@ def seed(endpoint: str, scenario: Scenario) -> dict[str, Any]:
         name: create_lambda_role(accounts[name])
         for name in sorted({function.account for function in scenario.functions})
     }
+    aggregators = create_aggregators(management, member_ids, scenario)
+    return World(endpoint, scenario, organization_id, ou_ids, member_ids, accounts, layer_arns, roles, aggregators)
+
+
+def seed(endpoint: str, scenario: Scenario) -> dict[str, Any]:
+    """Seeds `test` or `demo`, one CreateFunction per function; the manifest lists them all."""
+    world = build_world(endpoint, scenario)
     functions = [
-        create_function(accounts[function.account], function, roles[function.account], layer_arns)
+        create_function(world.accounts[function.account], function, world.roles[function.account], world.layer_arns)
         for function in scenario.functions
     ]
+    users = create_restricted_users(world.accounts["management"]) if scenario.name == "test" else {}
+    return {**world.manifest(), "functions": functions, "users": users}
+
+
+BULK_BATCH = 2000  # functions per POST /_govctl/bulk-functions
+
+
+def seed_scale(endpoint: str, parameters: ScaleParameters) -> dict[str, Any]:
+    """Seeds `scale` into a reset emulator; functions in bulk; the manifest summarises them."""
+    post_json(endpoint, f"/moto-api/seed?a={parameters.seed}", None)
+    scenario = build_scale_scenario(parameters)
+    world = build_world(endpoint, scenario)
+    specs = [
+        {
+            "account_id": world.accounts[function.account].id,
+            "region": function.region,
+            "name": function.name,
+            "runtime": function.runtime,
+            "role": world.roles[function.account],
+            "layers": version_arns(function, world.layer_arns),
+            "tags": function.tags,
+        }
+        for function in scenario.functions
+    ]
+    for start in range(0, len(specs), BULK_BATCH):
+        post_json(endpoint, "/_govctl/bulk-functions", specs[start : start + BULK_BATCH])
+    return {**world.manifest(), **scale_summary(world, parameters)}
+
+
+def scale_summary(world: World, parameters: ScaleParameters) -> dict[str, Any]:
+    """What the benchmark needs to know of the functions, instead of the functions themselves.
+
+    `outdated_layer_version_arns`: every layer version some function uses that is
+    older than its layer's newest version (the hand-run baseline runs once per ARN).
+    """
+    scenario = world.scenario
+    newest = {f"{layer.name}@{layer.region}": layer.versions for layer in scenario.layers}
+    per_account: dict[str, Counter[str]] = {}
+    usage: Counter[str] = Counter()
+    outdated: set[str] = set()
+    with_outdated = 0
+    for function in scenario.functions:
+        per_account.setdefault(world.accounts[function.account].id, Counter())[function.region] += 1
+        arns = version_arns(function, world.layer_arns)
+        usage.update(arns)
+        old = {arn for arn, (name, version) in zip(arns, function.layers)
+               if version < newest[f"{name}@{function.region}"]}
+        outdated |= old
+        with_outdated += bool(old)
     return {
-        "scenario": scenario.name,
-        "endpoint": endpoint,
-        "home_region": HOME_REGION,
-        "management_account": MANAGEMENT_ACCOUNT,
-        "organization_id": organization_id,
-        "organizational_units": ou_ids,
-        "accounts": {**member_ids, "vendor": VENDOR_ACCOUNT},
-        "member_role": MEMBER_ROLE,
-        "aggregators": create_aggregators(management, member_ids, scenario),
-        "layers": layer_arns,
-        "functions": functions,
-        "users": create_restricted_users(management) if scenario.name == "test" else {},
+        "seed": parameters.seed,
+        "regions": list(SCALE_REGIONS[: parameters.regions]),
+        "newest_versions": newest,
+        "counts": {
+            "accounts": parameters.accounts,
+            "workload_accounts": parameters.accounts - 2,
+            "regions": parameters.regions,
+            "layers": len(newest),
+            "layer_versions": sum(newest.values()),
+            "functions": len(scenario.functions),
+            "functions_with_layers": sum(1 for function in scenario.functions if function.layers),
+            "functions_with_outdated_layers": with_outdated,
+            "cloudformation_functions": sum(1 for function in scenario.functions if CFN_STACK_TAG in function.tags),
+        },
+        "function_counts": {account: dict(sorted(regions.items())) for account, regions in sorted(per_account.items())},
+        "layer_version_usage": {arn: usage[arn] for arn in sorted(usage, key=_by_layer_and_version)},
+        "outdated_layer_version_arns": sorted(outdated, key=_by_layer_and_version),
     }
+
+
+def _by_layer_and_version(version_arn: str) -> tuple[str, int]:
+    layer_arn, _, version = version_arn.rpartition(":")
+    return layer_arn, int(version)
+
+
+def post_json(endpoint: str, path: str, document: Any) -> None:
+    data = None if document is None else json.dumps(document).encode()
+    request = urllib.request.Request(f"{endpoint}{path}", data=data, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request).close()
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"POST {path}: HTTP {error.code}: {error.read().decode()}") from None
+
+
+SCALE_OPTIONS = ("accounts", "regions", "functions", "seed")
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", required=True, help="emulator URL, e.g. http://127.0.0.1:5000")
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
+    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, "scale"]), required=True)
+    defaults = ScaleParameters()
+    scale = parser.add_argument_group("scale scenario only")
+    scale.add_argument("--accounts", type=int, help=f"accounts in the organization (default {defaults.accounts})")
+    scale.add_argument("--regions", type=int, help=f"regions, the first of {', '.join(SCALE_REGIONS)} "
+                                                   f"(default {defaults.regions})")
+    scale.add_argument("--functions", type=int, help=f"Lambda functions (default {defaults.functions})")
+    scale.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
     args = parser.parse_args(argv)
-    manifest = seed(args.endpoint.rstrip("/"), SCENARIOS[args.scenario]())
+    endpoint = args.endpoint.rstrip("/")
+    options = {name: getattr(args, name) for name in SCALE_OPTIONS if getattr(args, name) is not None}
+    if args.scenario == "scale":
+        parameters = ScaleParameters(**options)
+        for problem in parameters.problems():
+            parser.error(problem)
+        manifest = seed_scale(endpoint, parameters)
+    elif options:
+        parser.error(f"--{', --'.join(options)}: only for --scenario scale")
+    else:
+        manifest = seed(endpoint, SCENARIOS[args.scenario]())
     json.dump(manifest, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -7,6 +7,10 @@ Binds (port 0: a free port), then prints exactly one line to stdout,
 SIGINT, or, with --exit-on-stdin-eof, until its standard input closes: the Rust
 tests spawn it with a pipe they never write to, so it goes away with them even
 when they are killed. Requests are not logged; errors go to stderr.
+
+Besides the AWS APIs and moto's /moto-api/, the same port serves the control
+endpoints under /_govctl/ (fault injection, request statistics, bulk creation
+of Lambda functions; see README.md).
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ def main(argv: list[str]) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     govctl_emulator.install()
 
-    app = DomainDispatcherApplication(create_backend_app)
+    app = govctl_emulator.wsgi_app(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=QuietRequestHandler
     )

@@ -15,47 +15,18 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 import seed
+from harness import HERE, reset, start_server
 
-HERE = Path(__file__).resolve().parent
-SERVER = HERE / "server.py"
 LAMBDA_QUERY = "resourceType = 'AWS::Lambda::Function'"
 
 
 # --- fixtures and helpers ---------------------------------------------------
-
-
-def start_server(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    process = subprocess.Popen(
-        [sys.executable, str(SERVER), "--port", "0", *extra],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().decode()
-    prefix, _, url = line.rstrip("\n").partition(" ")
-    assert prefix == "GOVCTL_EMULATOR_READY", line
-    return process, url
-
-
-@pytest.fixture(scope="session")
-def endpoint() -> Iterator[str]:
-    process, url = start_server("--exit-on-stdin-eof")
-    yield url
-    assert process.stdin is not None
-    process.stdin.close()  # the way the Rust tests let it go
-    assert process.wait(timeout=10) == 0
-
-
-def reset(url: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
 
 
 @pytest.fixture(scope="class")

@@ -3,14 +3,49 @@
 `install()` patches moto's classes in place (moto dispatches each action to the
 method of its response class with the same snake_case name); every extension is
 backed by moto's own in-memory state, so `POST /moto-api/reset` clears it too.
+
+`wsgi_app()` puts what is not a moto patch in front of moto's WSGI app: the
+control endpoints under /_govctl/ and, behind them, fault injection and request
+statistics for every AWS request.
 """
 
-from . import config_select, iam_users, lambda_layers, lambda_revisions, sts_roles
+from collections.abc import Callable
+from typing import Any
+
+from . import (
+    config_select,
+    control,
+    faults,
+    iam_users,
+    lambda_bulk,
+    lambda_layers,
+    lambda_paging,
+    lambda_revisions,
+    lambda_state,
+    sts_roles,
+)
 
 
 def install() -> None:
     config_select.install()
     iam_users.install()
     lambda_layers.install()
+    lambda_paging.install()
     lambda_revisions.install()
     sts_roles.install()
+    lambda_state.install()  # last: it counts a change once the other wrappers are done
+
+
+def wsgi_app(moto_app: Callable[..., Any]) -> control.ControlEndpoints:
+    injector = faults.FaultInjection(moto_app)
+    return control.ControlEndpoints(
+        injector,
+        {
+            ("POST", "/_govctl/faults"): injector.configure,
+            ("GET", "/_govctl/faults"): lambda _: injector.configuration(),
+            ("DELETE", "/_govctl/faults"): lambda _: injector.clear(),
+            ("GET", "/_govctl/stats"): lambda _: injector.statistics(),
+            ("DELETE", "/_govctl/stats"): lambda _: injector.reset_statistics(),
+            ("POST", "/_govctl/bulk-functions"): lambda_bulk.create_functions,
+        },
+    )

@@ -7,6 +7,10 @@ accounts and regions in scope, moto's Lambda backends give the functions, and
 each function becomes the configuration item AWS Config's advanced query sees
 for `AWS::Lambda::Function` (property names from the aws-config-resource-schema
 repository). Paging, limits and errors follow the AWS Config API reference.
+
+Every page of a query needs the same ordered rows. Turning 100,000 functions
+into configuration items takes seconds, so the rows of recent queries are kept
+(see _RowCache) until a Lambda function changes.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +36,10 @@ from . import accounts, config_query, lambda_state
 
 MAX_PAGE_SIZE = 100
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
+CACHED_QUERIES = 32
+
+# (account, regions or None for all) pairs an aggregator covers
+Scope = tuple[tuple[str, tuple[str, ...] | None], ...]
 
 
 class InvalidExpressionException(JsonRESTError):
@@ -54,21 +64,15 @@ def select_aggregate_resource_config(self: ConfigResponse) -> str:
     if aggregator is None:
         raise NoSuchConfigurationAggregatorException()
 
-    items = [
-        item
-        for item in _configuration_items(aggregator, self.current_account)
-        if query.matches(item)
-    ]
-    items.sort(key=lambda item: (item["accountId"], item["awsRegion"], item["resourceId"]))
+    rows = _ROWS.rows(_scope(aggregator, self.current_account), expression, query)
     binding = _token_binding(expression, aggregator_name)
     start = _decode_token(self._get_param("NextToken"), binding)
-    page = items[start : start + page_size]
 
     response: dict[str, Any] = {
-        "Results": [json.dumps(query.project(item)) for item in page],
+        "Results": rows[start : start + page_size],
         "QueryInfo": {"SelectFields": [{"Name": field} for field in query.fields]},
     }
-    if start + page_size < len(items):
+    if start + page_size < len(rows):
         response["NextToken"] = _encode_token(start + page_size, binding)
     return json.dumps(response)
 
@@ -107,23 +111,65 @@ def _decode_token(token: str | None, binding: str) -> int:
     return offset
 
 
-def _configuration_items(aggregator: ConfigAggregator, caller: str) -> Iterator[dict[str, Any]]:
-    for account_id, regions in _scope(aggregator, caller):
-        for function in lambda_state.latest_functions(account_id, regions):
-            yield _lambda_configuration_item(function)
+class _RowCache:
+    """The result rows (JSON strings, in page order) of recent queries.
+
+    Valid while lambda_state's generation stays the same. The configuration
+    items of the latest scope are kept too, so another expression over the same
+    aggregator (the hand-run baseline asks one per layer version)
+    only filters them. Keyed by scope rather than aggregator name, so a change
+    of organization membership or of the aggregator is a different key.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._items: tuple[Scope, list[dict[str, Any]]] | None = None
+        self._rows: OrderedDict[tuple[Scope, str], list[str]] = OrderedDict()
+
+    def rows(self, scope: Scope, expression: str, query: config_query.Query) -> list[str]:
+        with self._lock:
+            if self._generation != lambda_state.generation():
+                self._generation = lambda_state.generation()
+                self._items = None
+                self._rows.clear()
+            key = (scope, expression)
+            if key not in self._rows:
+                self._rows[key] = [
+                    json.dumps(query.project(item)) for item in self._items_of(scope) if query.matches(item)
+                ]
+                if len(self._rows) > CACHED_QUERIES:
+                    self._rows.popitem(last=False)
+            self._rows.move_to_end(key)
+            return self._rows[key]
+
+    def _items_of(self, scope: Scope) -> list[dict[str, Any]]:
+        if self._items is None or self._items[0] != scope:
+            items = [_lambda_configuration_item(function) for function in _functions(scope)]
+            items.sort(key=lambda item: (item["accountId"], item["awsRegion"], item["resourceId"]))
+            self._items = (scope, items)
+        return self._items[1]
 
 
-def _scope(aggregator: ConfigAggregator, caller: str) -> Iterator[tuple[str, list[str] | None]]:
+_ROWS = _RowCache()
+
+
+def _functions(scope: Scope) -> Iterator[Any]:
+    for account_id, regions in scope:
+        yield from lambda_state.latest_functions(account_id, regions)
+
+
+def _scope(aggregator: ConfigAggregator, caller: str) -> Scope:
     """(account, regions) pairs the aggregator covers; None regions means all of them."""
+    pairs = []
     for source in aggregator.account_aggregation_sources or []:
-        regions = None if source.all_aws_regions else list(source.aws_regions or [])
-        for account_id in source.account_ids:
-            yield account_id, regions
+        regions = None if source.all_aws_regions else tuple(source.aws_regions or ())
+        pairs += [(account_id, regions) for account_id in source.account_ids]
     org_source = aggregator.organization_aggregation_source
     if org_source:
-        regions = None if org_source.all_aws_regions else list(org_source.aws_regions or [])
-        for account_id in accounts.active_organization_accounts(caller):
-            yield account_id, regions
+        regions = None if org_source.all_aws_regions else tuple(org_source.aws_regions or ())
+        pairs += [(account_id, regions) for account_id in accounts.active_organization_accounts(caller)]
+    return tuple(pairs)
 
 
 def _lambda_configuration_item(function: Any) -> dict[str, Any]:
