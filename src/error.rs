@@ -144,6 +144,9 @@ pub enum Error {
     #[error("plan {plan_id} is stale: {detail}")]
     PlanStale { plan_id: String, detail: String },
 
+    #[error("plan {plan_id} cannot be applied now: {detail}")]
+    OutsideWindow { plan_id: String, detail: String },
+
     #[error("change calendar {calendar} is CLOSED; changes are not allowed now")]
     CalendarClosed { calendar: String },
 
@@ -210,6 +213,11 @@ impl Error {
             Error::NotApproved { .. } => {
                 Some("approve it with `govctl change approve FILE`".into())
             }
+            Error::OutsideWindow { .. } => Some(
+                "the stack instances start changing functions as soon as they exist, so apply \
+                 runs only inside the planned window; make a new plan for another window"
+                    .into(),
+            ),
             Error::PlanStale { .. } => {
                 Some("the organization changed since planning: make a new plan".into())
             }

@@ -25,7 +25,7 @@ use super::{RemediateArgs, StatusArgs};
 use crate::aws::errors::code_of;
 use crate::aws::{Aws, Call};
 use crate::change::gate::{Gate, Settings};
-use crate::change::plan::{Plan, now};
+use crate::change::plan::{Plan, now, timestamp};
 use crate::change::record::{Record, Status};
 use crate::error::{EXIT_OK, Error, Result};
 use crate::output::{self, Row};
@@ -123,8 +123,26 @@ async fn deploy(
     args: &RemediateArgs,
     ui: &Ui,
 ) -> std::result::Result<Vec<InstanceResult>, (Error, Vec<InstanceResult>)> {
-    let stacksets = StackSets::new(aws, rollout, Duration::from_secs(args.poll_seconds.max(1)));
+    let poll = Duration::from_secs(args.poll_seconds.max(1));
+    let stacksets = StackSets::new(aws, rollout, poll);
     let mut results = Vec::new();
+    if let Some(forward) = plan
+        .inputs
+        .get("rollback_of_stack_set")
+        .and_then(|v| v.as_str())
+    {
+        // Two remediations in opposite directions would undo each other forever.
+        let removed = StackSets::named(aws, rollout, forward, poll).remove().await;
+        match removed {
+            Ok(count) => {
+                let detail = json!({"removed_stack_set": forward, "stack_instances": count});
+                gate.step(plan, record, "forward-removed", detail)
+                    .await
+                    .ok();
+            }
+            Err(error) => return Err((error, results)),
+        }
+    }
     if let Err(error) = stacksets.ensure_stack_set(args).await {
         return Err((error, results));
     }
@@ -202,20 +220,34 @@ fn check_template(plan: &Plan, rollout: &Rollout) -> Result<()> {
     })
 }
 
+/// Stack instances start remediating as soon as they exist (AWS Config evaluates a new rule
+/// at once), so they may only be created inside the change window.
 fn check_window(plan: &Plan, rollout: &Rollout) -> Result<()> {
-    let end = aws_smithy_types::DateTime::from_str(
-        &rollout.window_end,
-        aws_smithy_types::date_time::Format::DateTime,
-    )
-    .map(|t| t.secs())
-    .unwrap_or(0);
-    if now() < end {
-        return Ok(());
+    let (start, end) = (seconds(&rollout.window_start), seconds(&rollout.window_end));
+    let now = now();
+    if now < start {
+        return Err(Error::OutsideWindow {
+            plan_id: plan.plan_id.clone(),
+            detail: format!("the change window opens at {}", rollout.window_start),
+        });
     }
-    Err(Error::PlanStale {
-        plan_id: plan.plan_id.clone(),
-        detail: format!("its change window ended at {}", rollout.window_end),
-    })
+    if now + SCHEDULE_LEAD >= end {
+        return Err(Error::OutsideWindow {
+            plan_id: plan.plan_id.clone(),
+            detail: format!("the change window closes at {}", rollout.window_end),
+        });
+    }
+    Ok(())
+}
+
+/// How far ahead of now the in-window evaluation is scheduled: Scheduler needs a time in
+/// the future.
+const SCHEDULE_LEAD: i64 = 300;
+
+fn seconds(time: &str) -> i64 {
+    aws_smithy_types::DateTime::from_str(time, aws_smithy_types::date_time::Format::DateTime)
+        .map(|t| t.secs())
+        .unwrap_or(0)
 }
 
 /// Refuses a plan the world has moved away from: a planned function that is gone or whose
@@ -438,15 +470,22 @@ pub async fn cleanup(
 struct StackSets<'a> {
     aws: &'a Aws,
     rollout: &'a Rollout,
+    name: String,
     client: aws_sdk_cloudformation::Client,
     poll: Duration,
 }
 
 impl<'a> StackSets<'a> {
     fn new(aws: &'a Aws, rollout: &'a Rollout, poll: Duration) -> Self {
+        Self::named(aws, rollout, &rollout.stack_set_name, poll)
+    }
+
+    /// Another rollout's StackSet, by name (a rollback removes its forward rollout's).
+    fn named(aws: &'a Aws, rollout: &'a Rollout, name: &str, poll: Duration) -> Self {
         StackSets {
             aws,
             rollout,
+            name: name.to_string(),
             client: aws_sdk_cloudformation::Client::new(aws.config()),
             poll,
         }
@@ -458,7 +497,7 @@ impl<'a> StackSets<'a> {
     }
 
     fn name(&self) -> &str {
-        &self.rollout.stack_set_name
+        &self.name
     }
 
     /// Creates the StackSet unless a previous run did.
@@ -501,14 +540,17 @@ impl<'a> StackSets<'a> {
     }
 
     /// The template's parameters; per region, the layer ARNs of that region.
+    ///
+    /// The schedule's extra evaluation pass runs within what is left of the window.
     fn parameters(&self, region: Option<&str>) -> Vec<Parameter> {
-        let window_minutes = minutes_between(&self.rollout.window_start, &self.rollout.window_end);
+        let at = seconds(&self.rollout.window_start).max(now() + SCHEDULE_LEAD);
+        let window_minutes = ((seconds(&self.rollout.window_end) - at) / 60).clamp(1, 1440);
         let swap = region.and_then(|r| self.rollout.swaps.get(r));
         let mut values = vec![
             ("RolloutId", self.rollout.rollout_id.clone()),
             (
                 "WindowStart",
-                self.rollout.window_start.trim_end_matches('Z').to_string(),
+                timestamp(at).trim_end_matches('Z').to_string(),
             ),
             ("WindowMinutes", window_minutes.to_string()),
         ];
@@ -694,7 +736,10 @@ impl<'a> StackSets<'a> {
         if !instances.is_empty() {
             let accounts: BTreeSet<String> = instances.iter().map(|i| i.0.clone()).collect();
             let regions: BTreeSet<String> = instances.iter().map(|i| i.1.clone()).collect();
-            let op = format!("{}-cleanup", self.rollout.rollout_id);
+            let op = format!(
+                "{}-cleanup",
+                self.name.trim_start_matches("govctl-layer-remediation-")
+            );
             if self.operation_status(&op).await?.is_none() {
                 self.client
                     .delete_stack_instances()
@@ -732,15 +777,6 @@ impl<'a> StackSets<'a> {
     }
 }
 
-fn minutes_between(start: &str, end: &str) -> i64 {
-    let secs = |t: &str| {
-        aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime)
-            .map(|d| d.secs())
-            .unwrap_or(0)
-    };
-    ((secs(end) - secs(start)) / 60).max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,10 +796,10 @@ mod tests {
     }
 
     #[test]
-    fn window_minutes_come_from_the_plan() {
+    fn window_times_are_read_as_utc_seconds() {
         assert_eq!(
-            minutes_between("2026-12-10T20:00:00Z", "2026-12-10T22:00:00Z"),
-            120
+            seconds("2026-12-10T22:00:00Z") - seconds("2026-12-10T20:00:00Z"),
+            7200
         );
     }
 

@@ -169,8 +169,8 @@ pub struct PlanningArgs {
     #[arg(long, value_name = "TIME")]
     pub window_end: Option<String>,
 
-    /// Hours until the plan expires
-    #[arg(long, value_name = "HOURS", default_value_t = 168)]
+    /// How long the plan stays valid: a number with s, m, h or d (e.g. 36h, 7d)
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
     pub expires_in: i64,
 
     /// Where to write the plan
@@ -196,7 +196,41 @@ pub async fn run(args: RemediateArgs, ui: &Ui) -> Result<ExitCode> {
     planning::plan(&args.planning, &args.aws, settings, ui).await
 }
 
+/// Seconds in a duration such as `90s`, `30m`, `36h` or `7d`.
+pub fn parse_duration(value: &str) -> std::result::Result<i64, String> {
+    let expected = || format!("'{value}' is not a duration: expected a number with s, m, h or d");
+    let unit = value.chars().last().ok_or_else(expected)?;
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(expected()),
+    };
+    let number: i64 = value[..value.len() - 1].parse().map_err(|_| expected())?;
+    if !(1..=365 * 86_400).contains(&(number * scale)) {
+        return Err(format!("'{value}' is out of range: from 1s to 365d"));
+    }
+    Ok(number * scale)
+}
+
 /// Whether a failure of this invocation should exit 1 rather than 2 (`--detailed-exitcode`).
 pub fn errors_exit_1(args: &RemediateArgs) -> bool {
     args.plan && args.planning.detailed_exitcode
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("36h"), Ok(36 * 3600));
+        assert_eq!(parse_duration("7d"), Ok(7 * 86_400));
+        assert!(parse_duration("7").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("400d").is_err());
+    }
 }

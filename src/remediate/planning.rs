@@ -30,7 +30,7 @@ pub const TEMPLATE: &str = include_str!("../../stacksets/layer-remediation.yaml"
 const EXIT_CHANGES: u8 = 2;
 
 /// Rollbacks start this soon when no window is given: they are usually urgent.
-const ROLLBACK_DEFAULT_DELAY: i64 = 120;
+const ROLLBACK_DEFAULT_DELAY: i64 = 0;
 const ROLLBACK_DEFAULT_WINDOW: i64 = 3600;
 
 pub async fn plan(
@@ -185,6 +185,7 @@ async fn rollback(
     let inputs = json!({
         "rollback_of": original.plan_id,
         "rollback_of_digest": original.digest,
+        "rollback_of_stack_set": forward.stack_set_name,
         "layer": forward.layer_name,
     });
     let rollout = assemble(
@@ -380,7 +381,7 @@ fn window(args: &PlanningArgs, default_start: Option<i64>) -> Result<(String, St
             });
         }
     };
-    if end <= start || end - start > 24 * 3600 {
+    if end <= start.max(now()) || end - start > 24 * 3600 {
         return Err(Error::InvalidInput {
             what: "--window-end",
             value: timestamp(end),
