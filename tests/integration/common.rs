@@ -206,3 +206,29 @@ impl Run {
         self.stderr.lines().find_map(|l| l.strip_prefix("hint: "))
     }
 }
+
+/// A plain HTTP/1.1 request to the emulator's control endpoints; returns the body.
+pub fn http(method: &str, url: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap();
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the emulator");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    assert!(
+        head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2"),
+        "{method} {url}: {head}"
+    );
+    body.to_string()
+}

@@ -7,5 +7,6 @@
 mod common;
 mod credentials;
 mod errors;
+mod faults;
 mod layers_report;
 mod org_accounts;
