@@ -111,6 +111,32 @@ impl Call {
         }
     }
 
+    /// A failure of this call that is not an SDK error (an answer that makes no sense).
+    pub fn failure(&self, message: impl Into<String>) -> Error {
+        Error::Aws {
+            action: self.action.to_string(),
+            account: self.account.clone(),
+            region: self.region.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// The token for the next page, `None` after the last page. A service that hands back
+    /// the token it was given would loop forever, so that is an error.
+    pub fn next_token(
+        &self,
+        sent: Option<&str>,
+        next: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        match next {
+            Some(next) if sent == Some(next) => {
+                Err(self.failure("the service returned the same pagination token twice"))
+            }
+            Some(next) if !next.is_empty() => Ok(Some(next.to_string())),
+            _ => Ok(None),
+        }
+    }
+
     /// Classifies a failure that persisted through `attempts` attempts.
     ///
     /// After retries the account, region and API matter more than the endpoint, so a
@@ -213,4 +239,29 @@ fn innermost(err: &(dyn StdError + 'static)) -> String {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pagination_ends_on_no_token_and_refuses_a_repeated_one() {
+        let call = Call::new("lambda:ListFunctions", "111122223333", "eu-west-1");
+        assert_eq!(call.next_token(None, Some("a")).unwrap(), Some("a".into()));
+        assert_eq!(
+            call.next_token(Some("a"), Some("b")).unwrap(),
+            Some("b".into())
+        );
+        assert_eq!(call.next_token(Some("b"), None).unwrap(), None);
+        assert_eq!(call.next_token(Some("b"), Some("")).unwrap(), None);
+        let error = call
+            .next_token(Some("b"), Some("b"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("lambda:ListFunctions failed in account 111122223333"),
+            "{error}"
+        );
+    }
 }

@@ -164,7 +164,7 @@ pub async fn discover(
                 expected: "an aggregator name with --source config".into(),
             });
         }
-        (Source::Lambda, _) => listing::partitions(aws, scope, ui).await?,
+        (Source::Lambda, _) => listing::partitions(aws, scope).await?,
     };
     tracing::debug!(count = partitions.len(), "discovery partitions");
 

@@ -14,7 +14,7 @@ use super::discovery::{Found, Function, Interner, Partition, Scope};
 use super::query::STACK_NAME_TAG;
 use super::report::Finding;
 use crate::aws::{Aws, Call};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::org;
 use crate::ui::Ui;
 
@@ -22,7 +22,7 @@ use crate::ui::Ui;
 const PAGE_SIZE: i32 = 50;
 
 /// One partition per active account and region.
-pub async fn partitions(aws: &Aws, scope: &Scope, _ui: &Ui) -> Result<Vec<Partition>> {
+pub async fn partitions(aws: &Aws, scope: &Scope) -> Result<Vec<Partition>> {
     let accounts = match &scope.accounts {
         Some(accounts) => accounts.clone(),
         None => org::members(aws)
@@ -98,17 +98,9 @@ pub async fn list(aws: &Aws, account: &str, region: &str, scope: &Scope) -> Resu
             found.add(function);
         }
 
-        match page.next_marker() {
-            Some(next) if marker.as_deref() == Some(next) => {
-                return Err(Error::Aws {
-                    action: call.action.to_string(),
-                    account: call.account.clone(),
-                    region: call.region.clone(),
-                    message: "the service returned the same NextMarker twice".into(),
-                });
-            }
-            Some(next) => marker = Some(next.to_string()),
-            None => return Ok(found),
+        marker = call.next_token(marker.as_deref(), page.next_marker())?;
+        if marker.is_none() {
+            return Ok(found);
         }
     }
 }

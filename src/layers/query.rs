@@ -234,26 +234,14 @@ pub async fn select(
             .await?;
 
         for item in page.results() {
-            let function = parse_item(item, &mut interner).map_err(|reason| Error::Aws {
-                action: call.action.to_string(),
-                account: call.account.clone(),
-                region: call.region.clone(),
-                message: format!("unexpected result {item}: {reason}"),
-            })?;
+            let function = parse_item(item, &mut interner)
+                .map_err(|reason| call.failure(format!("unexpected result {item}: {reason}")))?;
             found.add(function);
         }
 
-        match page.next_token() {
-            Some(next) if token.as_deref() == Some(next) => {
-                return Err(Error::Aws {
-                    action: call.action.to_string(),
-                    account: call.account.clone(),
-                    region: call.region.clone(),
-                    message: "the service returned the same NextToken twice".into(),
-                });
-            }
-            Some(next) => token = Some(next.to_string()),
-            None => return Ok(found),
+        token = call.next_token(token.as_deref(), page.next_token())?;
+        if token.is_none() {
+            return Ok(found);
         }
     }
 }

@@ -94,9 +94,9 @@ async fn list_versions(aws: &Aws, layer: &Layer) -> Result<Versions> {
                 .iter()
                 .filter_map(|v| u64::try_from(v.version()).ok()),
         );
-        match page.next_marker() {
-            Some(next) if marker.as_deref() != Some(next) => marker = Some(next.to_string()),
-            _ => return Ok(Versions(versions)),
+        marker = call.next_token(marker.as_deref(), page.next_marker())?;
+        if marker.is_none() {
+            return Ok(Versions(versions));
         }
     }
 }

@@ -339,9 +339,9 @@ async fn list_layers(aws: &Aws, account: &str, region: &str) -> Result<Vec<(Stri
                 .collect();
             out.push((f.function_arn().unwrap_or_default().to_string(), layers));
         }
-        match page.next_marker() {
-            Some(next) if marker.as_deref() != Some(next) => marker = Some(next.to_string()),
-            _ => return Ok(out),
+        marker = call.next_token(marker.as_deref(), page.next_marker())?;
+        if marker.is_none() {
+            return Ok(out);
         }
     }
 }
@@ -651,12 +651,10 @@ impl<'a> StackSets<'a> {
                 ) => tokio::time::sleep(self.poll).await,
                 Some(done) => return Ok(done.as_str().to_string()),
                 None => {
-                    return Err(Error::Aws {
-                        action: "cloudformation:DescribeStackSetOperation".into(),
-                        account: self.aws.caller().account.clone(),
-                        region: self.aws.region().to_string(),
-                        message: format!("operation {op} of {} disappeared", self.name()),
-                    });
+                    let call = self.call("cloudformation:DescribeStackSetOperation");
+                    return Err(
+                        call.failure(format!("operation {op} of {} disappeared", self.name()))
+                    );
                 }
             }
         }
@@ -755,12 +753,8 @@ impl<'a> StackSets<'a> {
             }
             let status = self.wait(&op).await?;
             if status != "SUCCEEDED" {
-                return Err(Error::Aws {
-                    action: "cloudformation:DeleteStackInstances".into(),
-                    account: self.aws.caller().account.clone(),
-                    region: self.aws.region().to_string(),
-                    message: format!("operation {op} ended {status}"),
-                });
+                let call = self.call("cloudformation:DeleteStackInstances");
+                return Err(call.failure(format!("operation {op} ended {status}")));
             }
         }
         let deleted = self
