@@ -473,27 +473,55 @@ def create_aggregators(management: Account, account_ids: dict[str, str], scenari
     return names
 
 
-# IAM users in the management account whose keys are denied one thing each (see
-# govctl_emulator/iam_users.py): they show govctl's access-denied paths.
-RESTRICTED_USERS = {
+# The roles of self-managed StackSets: the administration role in the management account,
+# and in every account of the organization the execution role it may assume (the emulator
+# fails a stack instance whose account lacks it, as AWS does).
+STACKSET_ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
+STACKSET_EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
+
+
+def create_stackset_roles(world: World) -> None:
+    management = world.accounts["management"]
+    admin = management.client("iam").create_role(
+        RoleName=STACKSET_ADMIN_ROLE,
+        AssumeRolePolicyDocument=json.dumps(_trust({"Service": "cloudformation.amazonaws.com"})),
+    )["Role"]["Arn"]
+    for account_id in [MANAGEMENT_ACCOUNT, *world.member_ids.values()]:
+        account = management if account_id == MANAGEMENT_ACCOUNT else management.assume(account_id)
+        account.client("iam").create_role(
+            RoleName=STACKSET_EXECUTION_ROLE,
+            AssumeRolePolicyDocument=json.dumps(_trust({"AWS": admin})),
+        )
+
+
+def _trust(principal: dict[str, str]) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
+    }
+
+
+# IAM users in the management account (see govctl_emulator/iam_users.py). The restricted
+# ones are denied one thing each: they show govctl's access-denied paths. `approver` may do
+# everything: a second principal, so that a change can be approved by someone other than
+# the one who planned it.
+USERS: dict[str, str | None] = {
     "no-config-reader": "config:SelectAggregateResourceConfig",
     "no-org-reader": "organizations:*",
+    "approver": None,
 }
 
 
-def create_restricted_users(management: Account) -> dict[str, dict[str, str]]:
+def create_users(management: Account) -> dict[str, dict[str, Any]]:
     iam = management.client("iam")
     users = {}
-    for name, denied in RESTRICTED_USERS.items():
+    for name, denied in USERS.items():
         iam.create_user(UserName=name)
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": "*", "Resource": "*"},
-                {"Effect": "Deny", "Action": denied, "Resource": "*"},
-            ],
-        }
-        iam.put_user_policy(UserName=name, PolicyName="restricted", PolicyDocument=json.dumps(policy))
+        statements: list[dict[str, Any]] = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+        if denied:
+            statements.append({"Effect": "Deny", "Action": denied, "Resource": "*"})
+        policy = {"Version": "2012-10-17", "Statement": statements}
+        iam.put_user_policy(UserName=name, PolicyName="access", PolicyDocument=json.dumps(policy))
         key = iam.create_access_key(UserName=name)["AccessKey"]
         users[name] = {
             "access_key_id": key["AccessKeyId"],
@@ -558,7 +586,8 @@ def seed(endpoint: str, scenario: Scenario) -> dict[str, Any]:
         create_function(world.accounts[function.account], function, world.roles[function.account], world.layer_arns)
         for function in scenario.functions
     ]
-    users = create_restricted_users(world.accounts["management"]) if scenario.name == "test" else {}
+    create_stackset_roles(world)
+    users = create_users(world.accounts["management"]) if scenario.name == "test" else {}
     return {**world.manifest(), "functions": functions, "users": users}
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import (
+    cfn_resources,
+    config_remediation,
     config_select,
     control,
     faults,
@@ -22,16 +24,22 @@ from . import (
     lambda_paging,
     lambda_revisions,
     lambda_state,
+    ssm_calendar,
+    stacksets,
     sts_roles,
 )
 
 
 def install() -> None:
+    cfn_resources.install()
+    config_remediation.install()
     config_select.install()
     iam_users.install()
     lambda_layers.install()
     lambda_paging.install()
     lambda_revisions.install()
+    ssm_calendar.install()
+    stacksets.install()
     sts_roles.install()
     lambda_state.install()  # last: it counts a change once the other wrappers are done
 
