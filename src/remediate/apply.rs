@@ -301,7 +301,7 @@ async fn check_fresh(aws: &Aws, plan: &Plan, rollout: &Rollout, ui: &Ui) -> Resu
 }
 
 /// Function ARN to layer list, for every function in the given accounts and regions.
-async fn current_layers(
+pub(super) async fn current_layers(
     aws: &Aws,
     places: impl IntoIterator<Item = (String, String)>,
 ) -> Result<BTreeMap<String, Vec<String>>> {

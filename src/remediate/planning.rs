@@ -161,7 +161,7 @@ async fn rollback(
             );
         }
     }
-    let functions = forward
+    let mut functions: Vec<rollout::PlannedFunction> = forward
         .functions
         .iter()
         .map(|f| {
@@ -172,6 +172,28 @@ async fn rollback(
             back
         })
         .collect();
+    let others = bystanders(&aws, &forward, &swaps).await?;
+    if !others.is_empty() {
+        ui.warn(format!(
+            "{} functions the rollout did not change already use its new version; the \
+             rollback moves them back too (remediation works on every function of an account \
+             and region): {}",
+            others.len(),
+            others
+                .iter()
+                .map(|f| f.function_arn.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    functions.extend(others);
+    functions.sort_by(|a, b| {
+        (&a.account_id, &a.region, &a.function_name).cmp(&(
+            &b.account_id,
+            &b.region,
+            &b.function_name,
+        ))
+    });
     let targeting = Targeting {
         canary: forward
             .waves
@@ -198,6 +220,70 @@ async fn rollback(
         forward.preferences.clone(),
     );
     write_plan(&aws, rollout, inputs, args, settings).await
+}
+
+/// Functions in the rollout's accounts and regions that use the version a rollback removes
+/// but that the rollout itself did not move there. The rollback's remediation changes them
+/// as well, so the plan must list them.
+async fn bystanders(
+    aws: &Aws,
+    forward: &Rollout,
+    swaps: &BTreeMap<String, Swap>,
+) -> Result<Vec<rollout::PlannedFunction>> {
+    let places: BTreeSet<(String, String)> = forward
+        .functions
+        .iter()
+        .map(|f| (f.account_id.clone(), f.region.clone()))
+        .collect();
+    let planned: BTreeSet<&str> = forward
+        .functions
+        .iter()
+        .map(|f| f.function_arn.as_str())
+        .collect();
+    let account_names: BTreeMap<&str, &str> = forward
+        .functions
+        .iter()
+        .map(|f| (f.account_id.as_str(), f.account_name.as_str()))
+        .collect();
+    let now_layers = super::apply::current_layers(aws, places).await?;
+    let mut out = Vec::new();
+    for (arn, layers) in now_layers {
+        let Some((account, region, name)) = function_place(&arn) else {
+            continue;
+        };
+        let Some(swap) = swaps.get(&region) else {
+            continue;
+        };
+        if planned.contains(arn.as_str()) || !layers.iter().any(|l| swap.old.contains(l)) {
+            continue;
+        }
+        out.push(rollout::PlannedFunction {
+            account_name: account_names
+                .get(account.as_str())
+                .unwrap_or(&"")
+                .to_string(),
+            account_id: account,
+            region,
+            function_name: name,
+            function_arn: arn.clone(),
+            // ListFunctions carries no tags: whether a stack owns it is not known here.
+            managed_by: String::new(),
+            layers_after: rollout::swap_layers(&layers, &swap.old, &swap.new),
+            layers_before: layers,
+        });
+    }
+    Ok(out)
+}
+
+/// (account, region, name) of `arn:aws:lambda:<region>:<account>:function:<name>`.
+fn function_place(arn: &str) -> Option<(String, String, String)> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        [_, _, "lambda", region, account, "function", name, ..] => {
+            Some((account.to_string(), region.to_string(), name.to_string()))
+        }
+        _ => None,
+    }
 }
 
 fn assemble(
@@ -246,7 +332,8 @@ async fn write_plan(
         inputs,
         changes,
         now(),
-        args.expires_in.max(1) * 3600,
+        // Already in seconds (`parse_duration`).
+        args.expires_in.max(1),
     );
     let path = args
         .out
