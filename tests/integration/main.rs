@@ -10,3 +10,4 @@ mod errors;
 mod faults;
 mod layers_report;
 mod org_accounts;
+mod remediate;
