@@ -11,4 +11,5 @@ pub mod layers;
 pub mod org;
 pub mod output;
 pub mod remediate;
+pub mod targets;
 pub mod ui;
