@@ -91,6 +91,18 @@ pub enum Command {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
     },
+
+    /// Print the man page (roff) to stdout, or write one page per command into a directory
+    #[command(after_help = "Examples:\n  govctl man | man -l -\n  \
+                            govctl man --out-dir ~/.local/share/man/man1")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write govctl.1, govctl-layers-report.1, ... into this directory instead
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 const REMEDIATE_ABOUT: &str = "\

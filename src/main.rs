@@ -1,15 +1,15 @@
 //! The `govctl` binary: parse, set up logging, dispatch, render the final error.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use govctl::cli::{Cli, Command};
 use govctl::error::{EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, Error};
 use govctl::ui::Ui;
-use govctl::{change, layers, org, remediate};
+use govctl::{change, install, layers, org, remediate};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,12 +60,8 @@ async fn dispatch(command: Command, ui: &Ui) -> Result<ExitCode, Error> {
         Command::Remediate(args) => remediate::run(*args, ui).await,
         Command::Change(command) => change::commands::run(command, ui).await,
         Command::Plan(command) => change::commands::run_plan(command, ui).await,
-        Command::Completions { shell } => {
-            let mut stdout = std::io::stdout();
-            clap_complete::generate(shell, &mut Cli::command(), "govctl", &mut stdout);
-            stdout.flush()?;
-            Ok(ExitCode::from(EXIT_OK))
-        }
+        Command::Completions { shell } => install::completions(shell),
+        Command::Man(args) => install::man(args),
     }
 }
 
