@@ -15,7 +15,10 @@ pub mod env {
     pub const ROLE_NAME: &str = "GOVCTL_ROLE_NAME";
     pub const EXTERNAL_ID: &str = "GOVCTL_EXTERNAL_ID";
     pub const CONCURRENCY: &str = "GOVCTL_CONCURRENCY";
+    pub const CONFIG: &str = "GOVCTL_CONFIG";
+    pub const REGIONS: &str = "GOVCTL_REGIONS";
     pub const AGGREGATOR: &str = "GOVCTL_AGGREGATOR";
+    pub const LAYER_POLICY: &str = "GOVCTL_LAYER_POLICY";
     pub const ALLOW_SELF_APPROVAL: &str = "GOVCTL_ALLOW_SELF_APPROVAL";
     pub const CHANGE_CALENDAR: &str = "GOVCTL_CHANGE_CALENDAR";
     pub const AUDIT_LOG: &str = "GOVCTL_AUDIT_LOG";
@@ -58,6 +61,11 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// Config file [default: $XDG_CONFIG_HOME/govctl/govctl.toml]; flags and environment
+    /// variables override what it says
+    #[arg(long, global = true, env = env::CONFIG, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -85,6 +93,10 @@ pub enum Command {
     #[command(subcommand)]
     Plan(PlanCommand),
 
+    /// The config file: what govctl resolves from flags, environment and govctl.toml
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
     /// Print a shell completion script to stdout
     #[command(after_help = "Example:\n  govctl completions zsh > ~/.zfunc/_govctl")]
     Completions {
@@ -96,6 +108,20 @@ pub enum Command {
     #[command(after_help = "Examples:\n  govctl man | man -l -\n  \
                             govctl man --out-dir ~/.local/share/man/man1")]
     Man(ManArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting the config file can hold, its value now, and where it came from
+    #[command(after_help = "Examples:\n  govctl config show\n  \
+                            govctl --config ./govctl.toml config show --output json")]
+    Show(ConfigShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigShowArgs {
+    #[command(flatten)]
+    pub output: OutputArgs<TableDefault>,
 }
 
 #[derive(Debug, Args)]
@@ -185,7 +211,7 @@ pub struct DiscoveryArgs {
     pub layer_arn: Option<String>,
 
     /// Policy file (TOML) that approves layer versions and names layers to ignore
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = env::LAYER_POLICY, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 
     /// Only these accounts (comma-separated IDs); default: every account
@@ -194,7 +220,8 @@ pub struct DiscoveryArgs {
 
     /// Only these regions (comma-separated); default: all the aggregator sees with
     /// --source config, the --region with --source lambda
-    #[arg(long, value_name = "REGION,...", value_delimiter = ',', value_parser = parse_region)]
+    #[arg(long, env = env::REGIONS, value_name = "REGION,...", value_delimiter = ',',
+          value_parser = parse_region)]
     pub regions: Option<Vec<String>>,
 
     /// Write what could be read when some accounts or regions fail, list the failures on

@@ -86,6 +86,9 @@ pub enum Error {
         message: String,
     },
 
+    #[error("invalid config file {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
     #[error("invalid policy file {path}: {message}")]
     Policy { path: PathBuf, message: String },
 

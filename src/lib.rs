@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod change;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod install;
 pub mod layers;

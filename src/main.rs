@@ -1,5 +1,6 @@
 //! The `govctl` binary: parse, set up logging, dispatch, render the final error.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -9,10 +10,19 @@ use tracing_subscriber::EnvFilter;
 use govctl::cli::{Cli, Command};
 use govctl::error::{EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, Error};
 use govctl::ui::Ui;
-use govctl::{change, install, layers, org, remediate};
+use govctl::{change, config, install, layers, org, remediate};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The config file feeds clap through the environment, so it is read before parsing.
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let loaded = match config::load_into_env(&args) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            render(&error);
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let cli = Cli::parse_from(args);
     init_logging(cli.verbose);
     // With --detailed-exitcode, 2 means "changes planned", so errors exit 1 instead.
     let error_code = match &cli.command {
@@ -34,7 +44,7 @@ fn main() -> ExitCode {
 
     let outcome = runtime.block_on(async {
         tokio::select! {
-            result = dispatch(cli.command, &ui) => Some(result),
+            result = dispatch(cli.command, loaded.as_ref(), &ui) => Some(result),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
@@ -53,13 +63,18 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command, ui: &Ui) -> Result<ExitCode, Error> {
+async fn dispatch(
+    command: Command,
+    loaded: Option<&config::Loaded>,
+    ui: &Ui,
+) -> Result<ExitCode, Error> {
     match command {
         Command::Layers(command) => layers::run(command, ui).await,
         Command::Org(command) => org::run(command, ui).await,
         Command::Remediate(args) => remediate::run(*args, ui).await,
         Command::Change(command) => change::commands::run(command, ui).await,
         Command::Plan(command) => change::commands::run_plan(command, ui).await,
+        Command::Config(command) => config::run(command, loaded, ui).await,
         Command::Completions { shell } => install::completions(shell),
         Command::Man(args) => install::man(args),
     }

@@ -12,7 +12,7 @@ use clap::Args;
 use futures::{StreamExt, stream};
 
 use crate::aws::Aws;
-use crate::cli::{parse_account, parse_region};
+use crate::cli::{env, parse_account, parse_region};
 use crate::error::Result;
 use crate::org;
 
@@ -34,7 +34,8 @@ pub struct TargetArgs {
     pub exclude_accounts: Vec<String>,
 
     /// Regions to visit (comma-separated) [default: the --region]
-    #[arg(long, value_name = "REGION,...", value_delimiter = ',', value_parser = parse_region)]
+    #[arg(long, env = env::REGIONS, value_name = "REGION,...", value_delimiter = ',',
+          value_parser = parse_region)]
     pub regions: Option<Vec<String>>,
 }
 
