@@ -3,23 +3,27 @@
 //! This source needs no Config aggregator and sees changes at once, so it also serves to
 //! cross-check Config, which lags by minutes. Each (account, region) is a partition listed
 //! with `ListFunctions` through the member role. `ListFunctions` does not return tags, so
-//! the CloudFormation stack of a function is read afterwards with `ListTags`, and only for
-//! the functions that end up in the report.
+//! the CloudFormation stack of a function is read afterwards from the tagging API, and only
+//! for the accounts and regions with functions in the report.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use aws_sdk_resourcegroupstagging::types::TagFilter;
 use futures::{StreamExt, stream};
 
 use super::discovery::{Found, Function, Interner, Partition, Scope};
 use super::query::STACK_NAME_TAG;
 use super::report::Finding;
 use crate::aws::{Aws, Call};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::org;
 use crate::ui::Ui;
 
 /// Functions per `ListFunctions` page; 50 is the most Lambda returns.
 const PAGE_SIZE: i32 = 50;
+
+/// Resources per `tag:GetResources` page; 100 is the most the API returns.
+const TAGGED_PAGE_SIZE: i32 = 100;
 
 /// One partition per active account and region.
 pub async fn partitions(aws: &Aws, scope: &Scope) -> Result<Vec<Partition>> {
@@ -105,41 +109,37 @@ pub async fn list(aws: &Aws, account: &str, region: &str, scope: &Scope) -> Resu
     }
 }
 
-/// Fills `managed_by` of `rows` from each function's tags, one `ListTags` per function.
+/// Fills `managed_by` of `rows` from the functions' tags.
 ///
-/// A function whose tags cannot be read keeps an empty `managed_by`; how many, and why, is
-/// reported once.
+/// Per account and region, one paginated `tag:GetResources` asks for the functions that
+/// carry the stack tag: a few requests instead of one `ListTags` per function, which at
+/// 10,000 functions is most of a run's requests. Where the tagging API cannot be read (the
+/// member role may not grant it), the functions there are asked one by one with
+/// `ListTags`. A function whose tags cannot be read keeps an empty `managed_by`; how many,
+/// and why, is reported once.
 pub async fn fill_managed_by(aws: &Aws, rows: &mut [Finding], ui: &Ui) {
-    let functions: BTreeSet<(String, String, String)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.account_id.clone(),
-                r.region.clone(),
-                r.function_arn.clone(),
-            )
-        })
-        .collect();
+    let mut wanted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for row in rows.iter() {
+        wanted
+            .entry((row.account_id.clone(), row.region.clone()))
+            .or_default()
+            .insert(row.function_arn.clone());
+    }
 
-    let results: Vec<(String, Result<Option<String>>)> = stream::iter(functions)
-        .map(|(account, region, arn)| async move {
-            let stack = stack_name(aws, &account, &region, &arn).await;
-            (arn, stack)
-        })
-        .buffer_unordered(aws.concurrency())
-        .collect()
-        .await;
+    let results: Vec<StackTags> =
+        stream::iter(wanted)
+            .map(|((account, region), arns)| async move {
+                stack_tags(aws, &account, &region, arns).await
+            })
+            .buffer_unordered(aws.concurrency())
+            .collect()
+            .await;
 
     let mut stacks = HashMap::new();
     let mut failures = Vec::new();
-    for (arn, result) in results {
-        match result {
-            Ok(Some(stack)) => {
-                stacks.insert(arn, stack);
-            }
-            Ok(None) => {}
-            Err(error) => failures.push(error),
-        }
+    for result in results {
+        stacks.extend(result.stacks);
+        failures.extend(result.failures);
     }
     if let Some(first) = failures.first() {
         ui.warn(format!(
@@ -150,6 +150,87 @@ pub async fn fill_managed_by(aws: &Aws, rows: &mut [Finding], ui: &Ui) {
     for row in rows {
         if let Some(stack) = stacks.get(&row.function_arn) {
             row.managed_by = stack.clone();
+        }
+    }
+}
+
+/// The stacks of the functions of one account and region, and the tags that failed.
+#[derive(Default)]
+struct StackTags {
+    stacks: HashMap<String, String>,
+    failures: Vec<Error>,
+}
+
+async fn stack_tags(aws: &Aws, account: &str, region: &str, arns: BTreeSet<String>) -> StackTags {
+    match tagged_stacks(aws, account, region).await {
+        Ok(mut stacks) => {
+            stacks.retain(|arn, _| arns.contains(arn));
+            StackTags {
+                stacks,
+                failures: Vec::new(),
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%account, %region, %error, "tag:GetResources failed; using ListTags");
+            let found: Vec<(String, Result<Option<String>>)> = stream::iter(arns)
+                .map(|arn| async move {
+                    let stack = stack_name(aws, account, region, &arn).await;
+                    (arn, stack)
+                })
+                .buffer_unordered(aws.concurrency())
+                .collect()
+                .await;
+            let mut result = StackTags::default();
+            for (arn, stack) in found {
+                match stack {
+                    Ok(Some(stack)) => {
+                        result.stacks.insert(arn, stack);
+                    }
+                    Ok(None) => {}
+                    Err(error) => result.failures.push(error),
+                }
+            }
+            result
+        }
+    }
+}
+
+/// Function ARN to stack name, for every function of `account` and `region` that carries
+/// the stack tag.
+async fn tagged_stacks(aws: &Aws, account: &str, region: &str) -> Result<HashMap<String, String>> {
+    let config = aws.budgeted_config_for(account, region).await?;
+    let client = aws_sdk_resourcegroupstagging::Client::new(&config);
+    let call = Call::new("tag:GetResources", account, region).endpoint_of(&config);
+    let filter = TagFilter::builder().key(STACK_NAME_TAG).build();
+
+    let mut stacks = HashMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = aws
+            .budget()
+            .send(&call, || {
+                client
+                    .get_resources()
+                    .resource_type_filters("lambda:function")
+                    .tag_filters(filter.clone())
+                    .resources_per_page(TAGGED_PAGE_SIZE)
+                    .set_pagination_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for mapping in page.resource_tag_mapping_list() {
+            let stack = mapping
+                .tags()
+                .iter()
+                .find(|tag| tag.key() == STACK_NAME_TAG)
+                .map(|tag| tag.value().to_string());
+            if let (Some(arn), Some(stack)) = (mapping.resource_arn(), stack) {
+                stacks.insert(arn.to_string(), stack);
+            }
+        }
+        token = call.next_token(token.as_deref(), page.pagination_token())?;
+        if token.is_none() {
+            return Ok(stacks);
         }
     }
 }

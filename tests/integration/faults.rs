@@ -148,3 +148,33 @@ fn persistent_throttling_in_one_account_fails_or_is_reported_as_partial() {
         partial.stderr
     );
 }
+
+#[test]
+fn stacks_come_from_the_tagging_api_and_from_list_tags_where_it_fails() {
+    let faulty = faulty();
+    faulty.clear();
+    control(&faulty.emulator.endpoint, "DELETE", "/_govctl/stats", "");
+    let tagged = faulty.report(LAMBDA).ok();
+    let stats = faulty.stats();
+    assert!(
+        stats["by_action"]["tagging:GetResources"].as_u64() > Some(0),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["by_action"]["lambda:ListTags"],
+        Value::Null,
+        "{stats}"
+    );
+    assert!(tagged.stdout.contains(",orders-stack"), "{}", tagged.stdout);
+
+    faulty.faults(json!([{"match": {"action": "tagging:GetResources"}, "server_error": 1.0}]));
+    control(&faulty.emulator.endpoint, "DELETE", "/_govctl/stats", "");
+    let fallback = faulty.report(&[LAMBDA, &["--max-attempts", "1"]].concat());
+    let stats = faulty.stats();
+    faulty.clear();
+    assert_eq!(fallback.ok().stdout, tagged.stdout);
+    assert!(
+        stats["by_action"]["lambda:ListTags"].as_u64() > Some(0),
+        "{stats}"
+    );
+}
