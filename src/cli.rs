@@ -85,6 +85,10 @@ pub enum Command {
     #[command(subcommand)]
     Plan(PlanCommand),
 
+    /// Cost Explorer: spend per account and service, month over month
+    #[command(subcommand)]
+    Cost(crate::cost::CostCommand),
+
     /// Print a shell completion script to stdout
     #[command(after_help = "Example:\n  govctl completions zsh > ~/.zfunc/_govctl")]
     Completions {

@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod change;
 pub mod cli;
+pub mod cost;
 pub mod error;
 pub mod layers;
 pub mod org;
