@@ -253,8 +253,8 @@ fn page_limit(meter: &Meter, reserved: u32) -> Error {
         needed: format!("at least {}", made + 1 + reserved),
         max: meter.max(),
         detail: format!(
-            "Cost Explorer answered in more pages than fit: {made} requests made (USD {}){reserve}; \
-             nothing was written or cached",
+            "Cost Explorer answered in more pages than fit: {made} requests made \
+             (USD {}){reserve}; nothing was written or cached",
             crate::cost::query::dollars(made)
         ),
     }
