@@ -44,6 +44,7 @@ const EXAMPLES: &str = "\
 Examples:
   govctl layers report --aggregator org-aggregator > outdated-layers.csv
   govctl org accounts --output table
+  govctl cost report --months 6 --output csv > spend.csv
   govctl completions bash > /etc/bash_completion.d/govctl";
 
 #[derive(Debug, Parser)]

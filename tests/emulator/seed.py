@@ -15,6 +15,9 @@ there with moto's `x-moto-account-id` request header instead.
 Prints one JSON manifest on stdout (account IDs, layer ARNs, functions) for the
 tests and the demo to assert on. `test` is small and exact; `demo` is larger.
 
+`cost` makes a small organization without Lambda and seeds the Cost Explorer table
+of its payer (govctl_emulator/cost_explorer.py) in months relative to today.
+
 `scale` generates an organization of any size for the benchmark, the same for
 the same --seed (moto's own random generator is seeded too, so even account IDs
 repeat). Its functions are too many to create one call at a time: they go
