@@ -348,8 +348,8 @@ async fn forecast(
             max: meter.max(),
             detail: format!(
                 "{made} GetCostAndUsage made (USD {}), then {needed} GetCostForecast: one per \
-                 row with spend in {} ({rows}) and one for the total; the closed months are \
-                 cached now, so a rerun pays only for the current month",
+                 row with spend in {} ({rows}) and one for the total; closed months with \
+                 final amounts are cached now, so a rerun costs less",
                 dollars(made),
                 today.month(),
             ),
