@@ -3,6 +3,10 @@
 //!
 //! Cost Explorer is a global service answered from one endpoint per partition (us-east-1
 //! for `aws`), whatever region the rest of govctl runs in; `--endpoint-url` still wins.
+//!
+//! Known shortcoming: the SDK's own retries (throttling, server errors, up to
+//! `--max-attempts`) happen inside one `send` and are counted as one request. Whether AWS
+//! bills a throttled attempt is unverified; if it does, a run can cost more than it says.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;

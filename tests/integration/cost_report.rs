@@ -4,7 +4,8 @@
 //! month, 1 the last closed month, 4 the oldest. The tests share one emulator and take turns,
 //! since each one counts requests (`/_govctl/stats`) and some change the cost table; each has
 //! a cache directory of its own. The region is eu-west-1 throughout: Cost Explorer must be
-//! called at us-east-1 whatever the region.
+//! called at us-east-1 whatever the region. (The seed and govctl each read today's date: a
+//! run that crosses midnight UTC at the end of a month would see different months.)
 
 use std::path::Path;
 use std::str::FromStr;
