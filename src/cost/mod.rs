@@ -35,7 +35,7 @@ use query::{
     Dimension, ForecastMode, Grouping, Meter, Metric, Query, dollars, forecasts_known_in_advance,
     parse_grouping, parse_service, requests_known_in_advance,
 };
-use report::{MonthCosts, Report, Thresholds};
+use report::{MonthCosts, Movement, Report, Thresholds};
 
 #[derive(Debug, Subcommand)]
 pub enum CostCommand {
@@ -474,17 +474,17 @@ fn emit(
 fn summary(report: &Report, query: &Query, thresholds: &Thresholds, unforecast: usize) -> String {
     let latest = report.latest_closed();
     let change = report.latest_change(&report.total);
-    let percent = change
-        .percent
-        .map(|p| format!("{}%", table::money(p)))
-        .unwrap_or_else(|| "new".into());
-    let currency = &report.currency;
+    let percent = match (change.movement, change.percent) {
+        (Movement::New, _) => "new".to_string(),
+        (_, Some(p)) => format!("{}%", table::money(p)),
+        (_, None) => "no change".to_string(),
+    };
+    let money = |amount: Decimal| match report.currency.as_str() {
+        "" => table::money(amount),
+        currency => format!("{} {currency}", table::money(amount)),
+    };
     let forecast = match report.total.forecast {
-        Some(amount) => format!(
-            "; {} forecast {} {currency}",
-            report.current(),
-            table::money(amount)
-        ),
+        Some(amount) => format!("; {} forecast {}", report.current(), money(amount)),
         None => String::new(),
     };
     let missing = match unforecast {
@@ -495,11 +495,11 @@ fn summary(report: &Report, query: &Query, thresholds: &Thresholds, unforecast: 
         ),
     };
     format!(
-        "{} by {}; {} total {} {currency} ({percent} on {}){forecast}{missing}; {}",
+        "{} by {}; {} total {} ({percent} on {}){forecast}{missing}; {}",
         counted(report.lines.len(), "row"),
         query.grouping.describe(),
         report.months[latest],
-        table::money(report.total.amounts[latest]),
+        money(report.total.amounts[latest]),
         report.months[latest - 1],
         counted(report.movers(thresholds).len(), "largest mover"),
     )

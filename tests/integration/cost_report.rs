@@ -673,3 +673,49 @@ fn bad_input_is_refused_before_any_call() {
         assert!(line.contains(expected), "{args:?}: {line}");
     }
 }
+
+#[test]
+fn a_member_account_is_told_that_it_sees_only_its_own_costs() {
+    let world = world();
+    let cache = tempfile::tempdir().unwrap();
+    let prod = world.account("workload-prod");
+    let keys = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&world.emulator.endpoint)
+            .test_credentials()
+            .load()
+            .await;
+        let assumed = aws_sdk_sts::Client::new(&config)
+            .assume_role()
+            .role_arn(format!(
+                "arn:aws:iam::{prod}:role/OrganizationAccountAccessRole"
+            ))
+            .role_session_name("cost-test")
+            .send()
+            .await
+            .unwrap();
+        let c = assumed.credentials().unwrap();
+        (
+            c.access_key_id().to_string(),
+            c.secret_access_key().to_string(),
+            c.session_token().to_string(),
+        )
+    });
+    let mut command = govctl_at(&world.emulator.endpoint);
+    command
+        .env("XDG_CACHE_HOME", cache.path())
+        .env("AWS_ACCESS_KEY_ID", &keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", &keys.1)
+        .env("AWS_SESSION_TOKEN", &keys.2)
+        .args(["cost", "report", "--forecast", "none", "--output", "csv"]);
+    let run = run(&mut command).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: account {prod} is not the management account (123456789012) of its \
+             organization: Cost Explorer shows it only its own costs"
+        )),
+        "{}",
+        run.stderr
+    );
+}
