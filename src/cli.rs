@@ -47,6 +47,7 @@ const EXAMPLES: &str = "\
 Examples:
   govctl layers report --aggregator org-aggregator > outdated-layers.csv
   govctl org accounts --output table
+  govctl cost report --months 6 --output csv > spend.csv
   govctl completions bash > /etc/bash_completion.d/govctl";
 
 #[derive(Debug, Parser)]
@@ -92,6 +93,10 @@ pub enum Command {
     /// Saved plans
     #[command(subcommand)]
     Plan(PlanCommand),
+
+    /// Cost Explorer: spend per account and service, month over month
+    #[command(subcommand)]
+    Cost(crate::cost::CostCommand),
 
     /// The config file: what govctl resolves from flags, environment and govctl.toml
     #[command(subcommand)]

@@ -156,6 +156,16 @@ pub enum Error {
     #[error("{action} needs a typed 'yes' on a terminal, or a saved and approved plan file")]
     NotConfirmed { action: &'static str },
 
+    #[error(
+        "the cost report needs {needed} Cost Explorer requests, more than --max-requests {max}: \
+         {detail}"
+    )]
+    RequestLimit {
+        needed: String,
+        max: u32,
+        detail: String,
+    },
+
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -230,6 +240,11 @@ impl Error {
             Error::PlanTampered { .. } | Error::PlanExpired { .. } => {
                 Some("make a new plan with --plan and have it approved again".into())
             }
+            Error::RequestLimit { .. } => Some(
+                "raise --max-requests (USD 0.01 per request), or ask for fewer forecasts with \
+                 --forecast total (one request) or --forecast none"
+                    .into(),
+            ),
             Error::UnknownAggregator { .. } => Some(
                 "list the aggregators with `aws configservice describe-configuration-aggregators`"
                     .into(),

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod change;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod install;
 pub mod layers;

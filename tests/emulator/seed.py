@@ -3,6 +3,7 @@
     .venv/bin/python tests/emulator/seed.py --endpoint http://127.0.0.1:PORT --scenario test|demo
     .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario scale \
         [--accounts 50] [--regions 4] [--functions 20000] [--seed 7]
+    .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario cost
 
 Everything goes through boto3 over the wire, as a client would: the management
 account (moto's default, 123456789012) creates the organization and its
@@ -13,6 +14,9 @@ there with moto's `x-moto-account-id` request header instead.
 
 Prints one JSON manifest on stdout (account IDs, layer ARNs, functions) for the
 tests and the demo to assert on. `test` is small and exact; `demo` is larger.
+
+`cost` makes a small organization without Lambda and seeds the Cost Explorer table
+of its payer (govctl_emulator/cost_explorer.py) in months relative to today.
 
 `scale` generates an organization of any size for the benchmark, the same for
 the same --seed (moto's own random generator is seeded too, so even account IDs
@@ -672,13 +676,91 @@ def post_json(endpoint: str, path: str, document: Any) -> None:
         raise RuntimeError(f"POST {path}: HTTP {error.code}: {error.read().decode()}") from None
 
 
+# --- the cost scenario -------------------------------------------------------
+#
+# An organization (no Lambda at all) and the Cost Explorer table of its payer
+# (govctl_emulator/cost_explorer.py), in months relative to today, so that the
+# tests hold on any date: month offset 0 is the current month (month to date),
+# 1 the last closed month, and so on back to 4. The amounts are chosen for the
+# tests of `govctl cost report`: exact decimal sums, month-over-month changes
+# above and below 20 % and a 10.00 floor, a service new last month, one new this
+# month, one gone last month and one gone this month, an AmortizedCost that
+# differs, and pages of COST_PAGE_SIZE groups.
+
+COST_PAGE_SIZE = 4
+COST_ACCOUNTS = (
+    MemberAccount("workload-prod", "Workloads"),
+    MemberAccount("workload-dev", "Workloads"),
+    MemberAccount("data-platform", "Data"),
+)
+# (account name, service, {month offset: amount}, {month offset: AmortizedCost} or None)
+COST_SERIES: tuple[tuple[str, str, dict[int, str], dict[int, str] | None], ...] = (
+    ("workload-prod", "AWS Lambda", {4: "100", 3: "110", 2: "120.0000000005", 1: "90", 0: "40"}, None),
+    ("workload-prod", "Amazon OpenSearch Service", {4: "800", 3: "800", 2: "820", 1: "600", 0: "150"},
+     {4: "700", 3: "700", 2: "720", 1: "500", 0: "120"}),
+    ("workload-prod", "Amazon Simple Storage Service", {4: "50", 3: "51", 2: "52", 1: "53", 0: "10"}, None),
+    ("workload-dev", "Amazon Elastic Compute Cloud - Compute",
+     {4: "200", 3: "210", 2: "205", 1: "260", 0: "30"}, None),
+    ("workload-dev", "AWS Key Management Service", {4: "5", 3: "5", 2: "5", 1: "8", 0: "1"}, None),
+    ("workload-dev", "AWS Lambda", {1: "45", 0: "12"}, None),
+    ("data-platform", "Amazon OpenSearch Service", {4: "300", 3: "300", 2: "310"}, None),
+    ("data-platform", "Amazon Simple Storage Service", {2: "20", 1: "20"}, None),
+    ("data-platform", "Amazon CloudWatch", {0: "25"}, None),
+    ("management", "Amazon Simple Storage Service", {4: "1.1", 3: "2.2", 2: "1.1", 1: "2.2", 0: "0.1"}, None),
+)
+
+
+def cost_months(today: Any) -> dict[int, str]:
+    """Month offset to `YYYY-MM`, counted back from the month of `today` (a date)."""
+    index = today.year * 12 + today.month - 1
+    return {offset: f"{(index - offset) // 12:04d}-{(index - offset) % 12 + 1:02d}" for offset in range(5)}
+
+
+def cost_rows(account_ids: dict[str, str], months: dict[int, str]) -> list[dict[str, Any]]:
+    rows = []
+    for account, service, amounts, amortized in COST_SERIES:
+        for offset, amount in sorted(amounts.items(), reverse=True):
+            row: dict[str, Any] = {
+                "account": account_ids[account], "service": service, "month": months[offset], "amount": amount,
+            }
+            if amortized:
+                row["metrics"] = {"AmortizedCost": amortized[offset]}
+            rows.append(row)
+    return rows
+
+
+def seed_cost(endpoint: str) -> dict[str, Any]:
+    """Seeds the `cost` scenario; the manifest has the accounts, the months and the table posted."""
+    from datetime import datetime, timezone
+
+    scenario = Scenario(name="cost", ous=("Workloads", "Data"), accounts=COST_ACCOUNTS, layers=(), functions=())
+    management = Account(endpoint, MANAGEMENT_ACCOUNT, FAKE_CREDENTIALS)
+    organization_id, ou_ids, member_ids = create_organization(management, scenario)
+    today = datetime.now(timezone.utc).date()
+    months = cost_months(today)
+    account_ids = {**member_ids, "management": MANAGEMENT_ACCOUNT}
+    table = {"currency": "USD", "page_size": COST_PAGE_SIZE, "rows": cost_rows(account_ids, months)}
+    post_json(endpoint, "/_govctl/cost-explorer", table)
+    return {
+        "scenario": "cost",
+        "endpoint": endpoint,
+        "management_account": MANAGEMENT_ACCOUNT,
+        "organization_id": organization_id,
+        "organizational_units": ou_ids,
+        "accounts": account_ids,
+        "today": today.isoformat(),
+        "months": {str(offset): month for offset, month in months.items()},
+        "cost_table": table,
+    }
+
+
 SCALE_OPTIONS = ("accounts", "regions", "functions", "seed")
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", required=True, help="emulator URL, e.g. http://127.0.0.1:5000")
-    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, "scale"]), required=True)
+    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, "scale", "cost"]), required=True)
     defaults = ScaleParameters()
     scale = parser.add_argument_group("scale scenario only")
     scale.add_argument("--accounts", type=int, help=f"accounts in the organization (default {defaults.accounts})")
@@ -696,6 +778,8 @@ def main(argv: list[str]) -> int:
         manifest = seed_scale(endpoint, parameters)
     elif options:
         parser.error(f"--{', --'.join(options)}: only for --scenario scale")
+    elif args.scenario == "cost":
+        manifest = seed_cost(endpoint)
     else:
         manifest = seed(endpoint, SCENARIOS[args.scenario]())
     json.dump(manifest, sys.stdout)

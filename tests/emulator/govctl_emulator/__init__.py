@@ -17,6 +17,7 @@ from . import (
     config_remediation,
     config_select,
     control,
+    cost_explorer,
     faults,
     iam_users,
     lambda_bulk,
@@ -34,6 +35,7 @@ def install() -> None:
     cfn_resources.install()
     config_remediation.install()
     config_select.install()
+    cost_explorer.install()
     iam_users.install()
     lambda_layers.install()
     lambda_paging.install()
@@ -55,5 +57,6 @@ def wsgi_app(moto_app: Callable[..., Any]) -> control.ControlEndpoints:
             ("GET", "/_govctl/stats"): lambda _: injector.statistics(),
             ("DELETE", "/_govctl/stats"): lambda _: injector.reset_statistics(),
             ("POST", "/_govctl/bulk-functions"): lambda_bulk.create_functions,
+            ("POST", "/_govctl/cost-explorer"): cost_explorer.seed_table,
         },
     )
