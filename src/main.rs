@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 use govctl::cli::{Cli, Command};
 use govctl::error::{EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, Error};
 use govctl::ui::Ui;
-use govctl::{change, layers, org, remediate};
+use govctl::{change, layers, ocu, org, remediate};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -58,6 +58,7 @@ async fn dispatch(command: Command, ui: &Ui) -> Result<ExitCode, Error> {
         Command::Layers(command) => layers::run(command, ui).await,
         Command::Org(command) => org::run(command, ui).await,
         Command::Remediate(args) => remediate::run(*args, ui).await,
+        Command::Ocu(command) => ocu::run(command, ui).await,
         Command::Change(command) => change::commands::run(command, ui).await,
         Command::Plan(command) => change::commands::run_plan(command, ui).await,
         Command::Completions { shell } => {

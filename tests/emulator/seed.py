@@ -718,6 +718,7 @@ def seed_ocu(endpoint: str) -> dict[str, Any]:
     post_json(endpoint, "/_govctl/notification-events", events)
     return {
         **world.manifest(),
+        "users": create_users(world.accounts["management"]),
         "ocu": {
             "email": OCU_EMAIL,
             "configurations": configurations,

@@ -226,9 +226,6 @@ class UserNotificationsBackend(BaseBackend):
     # --- contacts -----------------------------------------------------------------------
 
     def create_contact(self, name: str, address: str, tags: dict[str, str] | None) -> dict[str, Any]:
-        for contact in self.contacts.values():
-            if contact["address"].lower() == address.lower():
-                raise Conflict(f"an email contact for {address} already exists", contact["arn"], "EmailContact")
         arn = f"arn:aws:notifications-contacts::{self.account_id}:emailcontact/{new_id()}"
         contact = {
             "arn": arn,

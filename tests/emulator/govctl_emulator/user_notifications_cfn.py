@@ -49,7 +49,10 @@ def _tags(value: Any) -> dict[str, str]:
     return dict(value or {})
 
 
-class _Model(CloudFormationModel):
+class _Model:
+    """What the four models share. Not itself a CloudFormationModel: moto finds models among
+    that class's direct subclasses only, so each model names it as a base too."""
+
     attributes: tuple[str, ...] = ("Arn",)
 
     def __init__(self, account_id: str, arn: str):
@@ -102,7 +105,7 @@ class _Model(CloudFormationModel):
         raise NotImplementedError
 
 
-class NotificationConfigurationResource(_Model):
+class NotificationConfigurationResource(_Model, CloudFormationModel):
     attributes = ("Arn", "Status", "CreationTime")
 
     @staticmethod
@@ -154,7 +157,7 @@ class NotificationConfigurationResource(_Model):
             state.delete_configuration(self.arn)
 
 
-class EventRuleResource(_Model):
+class EventRuleResource(_Model, CloudFormationModel):
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::Notifications::EventRule"
@@ -200,7 +203,7 @@ class EventRuleResource(_Model):
             state.delete_rule(self.arn)
 
 
-class ChannelAssociationResource(_Model):
+class ChannelAssociationResource(_Model, CloudFormationModel):
     attributes = ()
 
     def __init__(self, account_id: str, arn: str):
@@ -225,7 +228,7 @@ class ChannelAssociationResource(_Model):
             state.disassociate(self.channel, self.configuration)
 
 
-class EmailContactResource(_Model):
+class EmailContactResource(_Model, CloudFormationModel):
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::NotificationsContacts::EmailContact"
