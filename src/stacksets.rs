@@ -7,9 +7,8 @@
 //! stack instances under an operation ID, wait for the operation, read per-instance
 //! results, list instances.
 //!
-//! Known shortcoming: `govctl remediate` (src/remediate/apply.rs) still has its own copy of
-//! these steps, written before this module; moving it here is left for a change of its own
-//! so that its tested behaviour is not disturbed in passing.
+//! `govctl remediate` (src/remediate/apply.rs) reads operations, results and instances
+//! through it; its wave-by-wave creation, parameters and cleanup stay there.
 
 use std::time::Duration;
 
@@ -229,14 +228,7 @@ impl<'a> StackSet<'a> {
             .await;
         match out {
             Ok(out) => Ok(out.stack_set_operation().and_then(|o| o.status().cloned())),
-            Err(e)
-                if matches!(
-                    code_of(&e),
-                    Some("OperationNotFoundException" | "StackSetNotFoundException")
-                ) =>
-            {
-                Ok(None)
-            }
+            Err(e) if code_of(&e) == Some("OperationNotFoundException") => Ok(None),
             Err(e) => Err(self
                 .call("cloudformation:DescribeStackSetOperation")
                 .error(e)),

@@ -63,6 +63,13 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// The same setup as `other`, whether or not someone activated the contact since.
+    pub fn same_setup(&self, other: &Observed) -> bool {
+        self.configuration == other.configuration
+            && self.missing_regions == other.missing_regions
+            && self.email_channel == other.email_channel
+    }
+
     pub fn complete(&self) -> bool {
         self.email_channel && self.missing_regions.values().all(Vec::is_empty)
     }
@@ -418,7 +425,7 @@ async fn apply(file: &Path, args: &NotifyArgs, ui: &Ui) -> Result<ExitCode> {
         if observed.complete() {
             continue;
         }
-        if observed != account.observed {
+        if !observed.same_setup(&account.observed) {
             return Err(Error::PlanStale {
                 plan_id: plan.plan_id.clone(),
                 detail: format!(
@@ -864,5 +871,24 @@ mod tests {
         assert!(check_email("a b@example.com").is_err());
         assert!(check_name("govctl-ocu-limits").is_ok());
         assert!(check_name("bad name").is_err());
+    }
+
+    #[test]
+    fn activating_the_contact_does_not_make_a_plan_stale() {
+        let rules = vec![(EVENT_REACHED.to_string(), regions())];
+        let mut before = assess(
+            "c",
+            &rules,
+            &["arn:contact".into()],
+            &contacts(),
+            &regions(),
+            "ops@example.com",
+        );
+        let after = before.clone();
+        before.contact_status = "inactive".into();
+        assert!(before.same_setup(&after));
+        let mut other = after.clone();
+        other.email_channel = false;
+        assert!(!other.same_setup(&after));
     }
 }
