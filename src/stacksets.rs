@@ -161,7 +161,13 @@ impl<'a> StackSet<'a> {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| (code_of(&e).map(str::to_string), self.create_error(e))),
+                    .map_err(|e| {
+                        let code = code_of(&e).map(str::to_string);
+                        (
+                            code,
+                            self.call("cloudformation:CreateStackInstances").error(e),
+                        )
+                    }),
                 Action::Update => self
                     .client
                     .update_stack_instances()
@@ -174,7 +180,13 @@ impl<'a> StackSet<'a> {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| (code_of(&e).map(str::to_string), self.update_error(e))),
+                    .map_err(|e| {
+                        let code = code_of(&e).map(str::to_string);
+                        (
+                            code,
+                            self.call("cloudformation:UpdateStackInstances").error(e),
+                        )
+                    }),
             };
             match sent {
                 Ok(()) => {}
@@ -186,36 +198,6 @@ impl<'a> StackSet<'a> {
         let status = self.wait(op).await?;
         let results = self.results(op).await?;
         Ok((status, results))
-    }
-
-    fn create_error<E, R>(
-        &self,
-        e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> crate::error::Error
-    where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
-        R: std::fmt::Debug + 'static,
-    {
-        self.call("cloudformation:CreateStackInstances").error(e)
-    }
-
-    fn update_error<E, R>(
-        &self,
-        e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> crate::error::Error
-    where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
-        R: std::fmt::Debug + 'static,
-    {
-        self.call("cloudformation:UpdateStackInstances").error(e)
     }
 
     pub async fn operation_status(&self, op: &str) -> Result<Option<StackSetOperationStatus>> {
