@@ -86,6 +86,11 @@ pub enum Command {
     #[command(long_about = REMEDIATE_ABOUT, after_help = REMEDIATE_EXAMPLES)]
     Remediate(Box<crate::remediate::RemediateArgs>),
 
+    /// OpenSearch Serverless OCUs: usage against the limits, threshold notifications, limit
+    /// changes through the change gate
+    #[command(subcommand)]
+    Ocu(crate::ocu::OcuCommand),
+
     /// The change gate: approve plans, list and show change records
     #[command(subcommand)]
     Change(ChangeCommand),

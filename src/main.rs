@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 use govctl::cli::{Cli, Command};
 use govctl::error::{EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, Error};
 use govctl::ui::Ui;
-use govctl::{change, config, cost, install, layers, org, remediate};
+use govctl::{change, config, cost, install, layers, ocu, org, remediate};
 
 fn main() -> ExitCode {
     // The config file feeds clap through the environment, so it is read before parsing.
@@ -72,6 +72,7 @@ async fn dispatch(
         Command::Layers(command) => layers::run(command, ui).await,
         Command::Org(command) => org::run(command, ui).await,
         Command::Remediate(args) => remediate::run(*args, ui).await,
+        Command::Ocu(command) => ocu::run(command, ui).await,
         Command::Change(command) => change::commands::run(command, ui).await,
         Command::Plan(command) => change::commands::run_plan(command, ui).await,
         Command::Cost(command) => cost::run(command, ui).await,

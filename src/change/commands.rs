@@ -51,7 +51,15 @@ pub async fn run(command: ChangeCommand, ui: &Ui) -> Result<ExitCode> {
 
 pub async fn run_plan(command: PlanCommand, ui: &Ui) -> Result<ExitCode> {
     match command {
-        PlanCommand::Show(args) => crate::remediate::show::run(args, ui).await,
+        PlanCommand::Show(args) => {
+            // Each kind of change renders its own plans; layer remediation is the default.
+            let plan = Plan::load(&args.file)?;
+            if crate::ocu::shows(&plan.kind) {
+                crate::ocu::show_plan(&args, ui)
+            } else {
+                crate::remediate::show::run(args, ui).await
+            }
+        }
     }
 }
 

@@ -466,13 +466,14 @@ pub async fn cleanup(
     Ok(ExitCode::from(EXIT_OK))
 }
 
-/// The StackSet of one rollout.
+/// The StackSet of one rollout; reading operations and instances goes through the shared
+/// [`crate::stacksets::StackSet`].
 struct StackSets<'a> {
     aws: &'a Aws,
     rollout: &'a Rollout,
     name: String,
     client: aws_sdk_cloudformation::Client,
-    poll: Duration,
+    shared: crate::stacksets::StackSet<'a>,
 }
 
 impl<'a> StackSets<'a> {
@@ -487,7 +488,7 @@ impl<'a> StackSets<'a> {
             rollout,
             name: name.to_string(),
             client: aws_sdk_cloudformation::Client::new(aws.config()),
-            poll,
+            shared: crate::stacksets::StackSet::new(aws, name, poll),
         }
     }
 
@@ -624,107 +625,37 @@ impl<'a> StackSets<'a> {
     }
 
     async fn operation_status(&self, op: &str) -> Result<Option<StackSetOperationStatus>> {
-        let out = self
-            .client
-            .describe_stack_set_operation()
-            .stack_set_name(self.name())
-            .operation_id(op)
-            .send()
-            .await;
-        match out {
-            Ok(out) => Ok(out.stack_set_operation().and_then(|o| o.status().cloned())),
-            Err(e) if code_of(&e) == Some("OperationNotFoundException") => Ok(None),
-            Err(e) => Err(self
-                .call("cloudformation:DescribeStackSetOperation")
-                .error(e)),
-        }
+        self.shared.operation_status(op).await
     }
 
     async fn wait(&self, op: &str) -> Result<String> {
-        loop {
-            let status = self.operation_status(op).await?;
-            match status {
-                Some(
-                    StackSetOperationStatus::Running
-                    | StackSetOperationStatus::Queued
-                    | StackSetOperationStatus::Stopping,
-                ) => tokio::time::sleep(self.poll).await,
-                Some(done) => return Ok(done.as_str().to_string()),
-                None => {
-                    let call = self.call("cloudformation:DescribeStackSetOperation");
-                    return Err(
-                        call.failure(format!("operation {op} of {} disappeared", self.name()))
-                    );
-                }
-            }
-        }
+        self.shared.wait(op).await
     }
 
     async fn results(&self, op: &str) -> Result<Vec<InstanceResult>> {
-        let pages = self
-            .client
-            .list_stack_set_operation_results()
-            .stack_set_name(self.name())
-            .operation_id(op)
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| {
-                self.call("cloudformation:ListStackSetOperationResults")
-                    .error(e)
-            })?;
-        let mut results: Vec<InstanceResult> = pages
-            .iter()
-            .flat_map(|p| p.summaries())
-            .map(|s| InstanceResult {
+        Ok(self
+            .shared
+            .results(op)
+            .await?
+            .into_iter()
+            .map(|r| InstanceResult {
                 wave: String::new(),
-                account_id: s.account().unwrap_or_default().to_string(),
-                region: s.region().unwrap_or_default().to_string(),
-                status: s
-                    .status()
-                    .map(|v| v.as_str().to_string())
-                    .unwrap_or_default(),
-                reason: s.status_reason().unwrap_or_default().to_string(),
+                account_id: r.account_id,
+                region: r.region,
+                status: r.status,
+                reason: r.reason,
             })
-            .collect();
-        results.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
-        Ok(results)
+            .collect())
     }
 
     /// (account, region, status, detail) of every stack instance of the StackSet.
     async fn instances(&self) -> Result<Vec<(String, String, String, String)>> {
-        let listed = self
-            .client
-            .list_stack_instances()
-            .stack_set_name(self.name())
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await;
-        let pages = match listed {
-            Ok(pages) => pages,
-            Err(e) if code_of(&e) == Some("StackSetNotFoundException") => return Ok(Vec::new()),
-            Err(e) => return Err(self.call("cloudformation:ListStackInstances").error(e)),
-        };
-        Ok(pages
-            .iter()
-            .flat_map(|p| p.summaries())
-            .map(|s| {
-                let detail = s
-                    .stack_instance_status()
-                    .and_then(|d| d.detailed_status())
-                    .map(|d| d.as_str().to_string())
-                    .unwrap_or_default();
-                (
-                    s.account().unwrap_or_default().to_string(),
-                    s.region().unwrap_or_default().to_string(),
-                    s.status()
-                        .map(|v| v.as_str().to_string())
-                        .unwrap_or_default(),
-                    detail,
-                )
-            })
+        Ok(self
+            .shared
+            .instances()
+            .await?
+            .into_iter()
+            .map(|i| (i.account_id, i.region, i.status, i.detail))
             .collect())
     }
 

@@ -4,6 +4,7 @@
     .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario scale \
         [--accounts 50] [--regions 4] [--functions 20000] [--seed 7]
     .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario cost
+    .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario ocu
 
 Everything goes through boto3 over the wire, as a client would: the management
 account (moto's default, 123456789012) creates the organization and its
@@ -17,6 +18,9 @@ tests and the demo to assert on. `test` is small and exact; `demo` is larger.
 
 `cost` makes a small organization without Lambda and seeds the Cost Explorer table
 of its payer (govctl_emulator/cost_explorer.py) in months relative to today.
+
+`ocu` seeds OpenSearch Serverless capacity limits, collections, OCU metrics and
+User Notifications (configurations, hubs, notification events) for `govctl ocu`.
 
 `scale` generates an organization of any size for the benchmark, the same for
 the same --seed (moto's own random generator is seeded too, so even account IDs
@@ -595,6 +599,140 @@ def seed(endpoint: str, scenario: Scenario) -> dict[str, Any]:
     return {**world.manifest(), "functions": functions, "users": users}
 
 
+# --- the `ocu` scenario: OpenSearch Serverless OCU limits, usage and notifications -------
+
+OCU_NAMESPACE = "AWS/AOSS"
+OCU_EMAIL = "ocu-alerts@example.com"
+OCU_CONFIGURATION = "govctl-ocu-limits"
+OCU_EVENT_APPROACHING = "OCU Utilization Approaching Max Limit"
+OCU_EVENT_REACHED = "OCU Utilization Reached Max Limit"
+
+
+@dataclass(frozen=True)
+class OcuPlace:
+    """One account and region: its limits, collections and OCU datapoints (hours ago, value)."""
+
+    account: str
+    region: str
+    limits: dict[str, int]  # maxIndexingCapacityInOCU / maxSearchCapacityInOCU; {} = never set
+    collections: tuple[str, ...]
+    indexing: tuple[tuple[float, float], ...] = ()
+    search: tuple[tuple[float, float], ...] = ()
+
+
+def build_ocu_scenario() -> Scenario:
+    return Scenario(
+        name="ocu",
+        ous=("Workloads",),
+        accounts=tuple(MemberAccount(name, "Workloads") for name in
+                       ("search-prod", "logs-prod", "analytics", "sandbox", "idle")),
+        layers=(),
+        functions=(),
+    )
+
+
+# Each state of `govctl ocu status` at least once, with `--since 24h` (the default):
+# search-prod us-east-1 indexing reached (peak 10 of 10), eu-west-1 search approaching at
+# exactly 75 % (6 of 8); logs-prod ok, though it reached its indexing maximum three days ago
+# (seen with --since 7d); analytics has limits and a collection but no datapoints; sandbox
+# uses OCUs but never set limits; idle and the management account have nothing.
+OCU_PLACES = (
+    OcuPlace("search-prod", HOME_REGION,
+             {"maxIndexingCapacityInOCU": 10, "maxSearchCapacityInOCU": 10}, ("orders", "catalog"),
+             indexing=((6, 4.0), (2, 10.0), (0.2, 9.0)), search=((6, 2.0), (2, 6.0), (0.2, 5.5))),
+    OcuPlace("search-prod", "eu-west-1",
+             {"maxIndexingCapacityInOCU": 20, "maxSearchCapacityInOCU": 8}, ("orders-eu",),
+             indexing=((3, 8.0), (0.2, 6.0)), search=((3, 6.0), (0.2, 4.0))),
+    OcuPlace("logs-prod", HOME_REGION,
+             {"maxIndexingCapacityInOCU": 4, "maxSearchCapacityInOCU": 4}, ("app-logs",),
+             indexing=((72, 4.0), (5, 2.5), (0.2, 2.0)), search=((72, 1.0), (0.2, 1.0))),
+    OcuPlace("analytics", HOME_REGION,
+             {"maxIndexingCapacityInOCU": 6, "maxSearchCapacityInOCU": 6}, ("clicks",)),
+    OcuPlace("sandbox", HOME_REGION, {}, ("trial",),
+             indexing=((1, 3.0),), search=((1, 2.0),)),
+)
+
+
+def seed_ocu(endpoint: str) -> dict[str, Any]:
+    """Seeds `ocu`: the organization, OCU limits, collections, metrics, notifications."""
+    from datetime import datetime, timedelta, timezone
+
+    world = build_world(endpoint, build_ocu_scenario())
+    create_stackset_roles(world)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    for place in OCU_PLACES:
+        account = world.accounts[place.account]
+        aoss = account.client("opensearchserverless", place.region)
+        if place.limits:
+            aoss.update_account_settings(capacityLimits=place.limits)
+        for name in place.collections:
+            aoss.create_security_policy(
+                name=f"{name}-encryption", type="encryption",
+                policy=json.dumps({"Rules": [{"ResourceType": "collection",
+                                              "Resource": [f"collection/{name}"]}],
+                                   # moto needs a key ARN; AWS also takes "AWSOwnedKey": true.
+                                   "KmsARN": f"arn:aws:kms:{place.region}:{account.id}:key/{name}"}))
+            aoss.create_collection(name=name, type="SEARCH")
+        # OpenSearch Serverless publishes these itself; PutMetricData stands in for it.
+        data = [
+            {"MetricName": metric, "Dimensions": [{"Name": "ClientId", "Value": account.id}],
+             "Timestamp": now - timedelta(hours=hours), "Value": value, "Unit": "Count"}
+            for metric, points in (("IndexingOCU", place.indexing), ("SearchOCU", place.search))
+            for hours, value in points
+        ]
+        if data:
+            account.client("cloudwatch", place.region).put_metric_data(Namespace=OCU_NAMESPACE, MetricData=data)
+
+    # search-prod set up its notifications by hand, completely; logs-prod half way (one rule,
+    # no channel). Both have a hub in us-east-1 holding the notifications that fired.
+    configurations = {}
+    for name, event_types, with_channel in (
+        ("search-prod", (OCU_EVENT_APPROACHING, OCU_EVENT_REACHED), True),
+        ("logs-prod", (OCU_EVENT_APPROACHING,), False),
+    ):
+        account = world.accounts[name]
+        notifications = account.client("notifications", HOME_REGION)
+        notifications.register_notification_hub(notificationHubRegion=HOME_REGION)
+        arn = notifications.create_notification_configuration(
+            name=f"{name}-ocu", description="OCU limits (by hand)", aggregationDuration="NONE")["arn"]
+        for event_type in event_types:
+            notifications.create_event_rule(notificationConfigurationArn=arn, source="aws.aoss",
+                                            eventType=event_type, regions=[HOME_REGION, "eu-west-1"])
+        if with_channel:
+            contact = account.client("notificationscontacts", HOME_REGION).create_email_contact(
+                name=f"{name}-ocu-email", emailAddress=OCU_EMAIL)["arn"]
+            notifications.associate_channel(arn=contact, notificationConfigurationArn=arn)
+        configurations[name] = arn
+
+    def event(name: str, hours: float, origin: str, kind: str, dimension: str) -> dict[str, Any]:
+        reached = kind == OCU_EVENT_REACHED
+        text = (f"Your {dimension} OCU usage has reached the configured maximum limit." if reached else
+                f"Your {dimension} OCU usage is at 75% and is approaching the configured maximum limit.")
+        return {"account_id": world.member_ids[name], "hub_region": HOME_REGION, "origin_region": origin,
+                "event_type": kind, "description": text, "configuration_arn": configurations[name],
+                "time": (now - timedelta(hours=hours)).isoformat()}
+
+    events = [
+        event("search-prod", 2, HOME_REGION, OCU_EVENT_REACHED, "indexing"),
+        event("search-prod", 2.5, HOME_REGION, OCU_EVENT_APPROACHING, "indexing"),
+        event("search-prod", 3, "eu-west-1", OCU_EVENT_APPROACHING, "search"),
+        event("search-prod", 24 * 10, HOME_REGION, OCU_EVENT_REACHED, "search"),  # older than 7 days
+        event("logs-prod", 72, HOME_REGION, OCU_EVENT_REACHED, "indexing"),
+    ]
+    post_json(endpoint, "/_govctl/notification-events", events)
+    return {
+        **world.manifest(),
+        "users": create_users(world.accounts["management"]),
+        "ocu": {
+            "email": OCU_EMAIL,
+            "configurations": configurations,
+            "places": [{"account": p.account, "account_id": world.member_ids[p.account], "region": p.region,
+                        "limits": p.limits, "collections": list(p.collections)} for p in OCU_PLACES],
+            "events": len(events),
+        },
+    }
+
+
 BULK_BATCH = 2000  # functions per POST /_govctl/bulk-functions
 
 
@@ -760,7 +898,7 @@ SCALE_OPTIONS = ("accounts", "regions", "functions", "seed")
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", required=True, help="emulator URL, e.g. http://127.0.0.1:5000")
-    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, "scale", "cost"]), required=True)
+    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, "scale", "cost", "ocu"]), required=True)
     defaults = ScaleParameters()
     scale = parser.add_argument_group("scale scenario only")
     scale.add_argument("--accounts", type=int, help=f"accounts in the organization (default {defaults.accounts})")
@@ -780,6 +918,8 @@ def main(argv: list[str]) -> int:
         parser.error(f"--{', --'.join(options)}: only for --scenario scale")
     elif args.scenario == "cost":
         manifest = seed_cost(endpoint)
+    elif args.scenario == "ocu":
+        manifest = seed_ocu(endpoint)
     else:
         manifest = seed(endpoint, SCENARIOS[args.scenario]())
     json.dump(manifest, sys.stdout)

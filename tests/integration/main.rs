@@ -10,5 +10,6 @@ mod credentials;
 mod errors;
 mod faults;
 mod layers_report;
+mod ocu;
 mod org_accounts;
 mod remediate;

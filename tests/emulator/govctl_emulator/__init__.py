@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import (
+    aoss_settings,
     cfn_resources,
     config_remediation,
     config_select,
@@ -29,6 +30,7 @@ from . import (
     stacksets,
     sts_roles,
 )
+from . import smithy_cbor, user_notifications, user_notifications_cfn
 
 
 def install() -> None:
@@ -43,13 +45,15 @@ def install() -> None:
     ssm_calendar.install()
     stacksets.install()
     sts_roles.install()
+    aoss_settings.install()
+    user_notifications_cfn.install()
     lambda_state.install()  # last: it counts a change once the other wrappers are done
 
 
 def wsgi_app(moto_app: Callable[..., Any]) -> control.ControlEndpoints:
-    injector = faults.FaultInjection(moto_app)
+    injector = faults.FaultInjection(user_notifications.UserNotifications(moto_app))
     return control.ControlEndpoints(
-        injector,
+        smithy_cbor.SmithyRpcV2Cbor(injector),
         {
             ("POST", "/_govctl/faults"): injector.configure,
             ("GET", "/_govctl/faults"): lambda _: injector.configuration(),
@@ -58,5 +62,6 @@ def wsgi_app(moto_app: Callable[..., Any]) -> control.ControlEndpoints:
             ("DELETE", "/_govctl/stats"): lambda _: injector.reset_statistics(),
             ("POST", "/_govctl/bulk-functions"): lambda_bulk.create_functions,
             ("POST", "/_govctl/cost-explorer"): cost_explorer.seed_table,
+            ("POST", "/_govctl/notification-events"): user_notifications.store_events,
         },
     )

@@ -1,0 +1,3 @@
+//! `govctl sweep`.
+
+pub mod html;
