@@ -37,6 +37,10 @@ use query::{
 };
 use report::{MonthCosts, Movement, Report, Thresholds};
 
+/// The document kinds of the report and of the movers view in JSON.
+pub const REPORT_KIND: &str = "cost_report";
+pub const MOVERS_KIND: &str = "cost_movers";
+
 #[derive(Debug, Subcommand)]
 pub enum CostCommand {
     /// Spend per account and service, month over month, with the current month's forecast
@@ -136,6 +140,47 @@ async fn report_command(args: CostReportArgs, ui: &Ui) -> Result<ExitCode> {
     if let Some(path) = &args.output.out {
         output::check_destination(path)?;
     }
+    let costs = collect(&args, ui).await?;
+    emit(&args, &costs)?;
+    ui.status(costs.summary());
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// What a cost report found, ready to be written in any of its views.
+pub struct Costs {
+    pub report: Report,
+    pub query: Query,
+    pub names: HashMap<String, String>,
+    pub thresholds: Thresholds,
+    /// Forecasts Cost Explorer had too little data for.
+    pub unforecast: usize,
+}
+
+impl Costs {
+    /// The report's rows, one per group and month, as CSV and JSON write them.
+    pub fn rows(&self) -> Vec<report::CostRow> {
+        report::cost_rows(&self.report, &self.query.grouping, &self.names)
+    }
+
+    /// The largest movers, largest change first.
+    pub fn movers(&self) -> Vec<report::MoverRow> {
+        report::mover_rows(
+            &self.report,
+            &self.query.grouping,
+            &self.names,
+            &self.thresholds,
+        )
+    }
+
+    /// The closing line on stderr.
+    pub fn summary(&self) -> String {
+        summary(&self.report, &self.query, &self.thresholds, self.unforecast)
+    }
+}
+
+/// Asks Cost Explorer (and the cache) for what `args` wants, within `--max-requests`, and
+/// says on stderr what it will cost and what it cost.
+pub async fn collect(args: &CostReportArgs, ui: &Ui) -> Result<Costs> {
     let needed = requests_known_in_advance(args.forecast);
     if needed > args.max_requests {
         return Err(Error::RequestLimit {
@@ -183,7 +228,7 @@ async fn report_command(args: CostReportArgs, ui: &Ui) -> Result<ExitCode> {
         .find(|month| !cached.contains_key(month))
         .unwrap_or(current);
     ui.status(plan_text(
-        &args,
+        args,
         cache.as_ref(),
         &closed,
         &cached,
@@ -216,7 +261,6 @@ async fn report_command(args: CostReportArgs, ui: &Ui) -> Result<ExitCode> {
 
     let unforecast = forecast(&explorer, &aws, &query, &mut report, args.forecast, today).await?;
     let names = account_names(&aws, &query.grouping, ui).await;
-    emit(&args, &report, &query, &names, thresholds)?;
 
     ui.status(format!(
         "Cost Explorer: {} made ({}), USD {}; {} of {} closed months from the cache",
@@ -226,8 +270,13 @@ async fn report_command(args: CostReportArgs, ui: &Ui) -> Result<ExitCode> {
         closed.iter().filter(|m| **m < first).count(),
         closed.len(),
     ));
-    ui.status(summary(&report, &query, &thresholds, unforecast));
-    Ok(ExitCode::from(EXIT_OK))
+    Ok(Costs {
+        report,
+        query,
+        names,
+        thresholds,
+        unforecast,
+    })
 }
 
 /// The closed months the cache has, from the oldest on; unusable files are warned about.
@@ -429,13 +478,15 @@ async fn warn_unless_management(aws: &Aws, ui: &Ui) {
     }
 }
 
-fn emit(
-    args: &CostReportArgs,
-    report: &Report,
-    query: &Query,
-    names: &HashMap<String, String>,
-    thresholds: Thresholds,
-) -> Result<()> {
+fn emit(args: &CostReportArgs, costs: &Costs) -> Result<()> {
+    let Costs {
+        report,
+        query,
+        names,
+        thresholds,
+        ..
+    } = costs;
+    let thresholds = *thresholds;
     let out = args.output.out.as_deref();
     match (args.output.output, args.movers) {
         (Format::Table, movers_only) => {
@@ -460,14 +511,8 @@ fn emit(
                 }
             }
         }
-        (format, false) => {
-            let rows = report::cost_rows(report, &query.grouping, names);
-            output::emit(&rows, format, "cost_report", out)
-        }
-        (format, true) => {
-            let rows = report::mover_rows(report, &query.grouping, names, &thresholds);
-            output::emit(&rows, format, "cost_movers", out)
-        }
+        (format, false) => output::emit(&costs.rows(), format, REPORT_KIND, out),
+        (format, true) => output::emit(&costs.movers(), format, MOVERS_KIND, out),
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::StatusArgs;
-use super::threshold::{self, State};
+use super::threshold::{self, FailOn, State};
 use super::usage::{self, Reading};
 use crate::aws::Aws;
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Result};
@@ -98,10 +98,58 @@ pub fn sort(rows: &mut [StatusRow]) {
     });
 }
 
+/// What `ocu status` found: the rows, worst first, and how many targets were visited.
+pub struct Status {
+    pub rows: Vec<StatusRow>,
+    pub visited: usize,
+}
+
+impl Status {
+    /// How many rows are at or past `level`.
+    pub fn at_or_past(&self, level: FailOn) -> usize {
+        self.rows.iter().filter(|r| level.matches(r.state)).count()
+    }
+
+    /// The closing line on stderr.
+    pub fn summary(&self) -> String {
+        let count = |state: State| self.rows.iter().filter(|r| r.state == state).count();
+        format!(
+            "{} account-regions with OpenSearch Serverless of {} visited: {} reached, {} \
+             approaching, {} ok, {} without datapoints, {} without limits",
+            self.rows.len(),
+            self.visited,
+            count(State::Reached),
+            count(State::Approaching),
+            count(State::Ok),
+            count(State::NoData),
+            count(State::NoLimit),
+        )
+    }
+}
+
 pub async fn run(args: StatusArgs, ui: &Ui) -> Result<ExitCode> {
     if let Some(out) = &args.output.out {
         output::check_destination(out)?;
     }
+    let status = collect(&args, ui).await?;
+    output::emit(
+        &status.rows,
+        args.output.output,
+        KIND,
+        args.output.out.as_deref(),
+    )?;
+    ui.status(status.summary());
+    let failed = args
+        .fail_on
+        .is_some_and(|level| status.at_or_past(level) > 0);
+    Ok(ExitCode::from(if failed { EXIT_FINDINGS } else { EXIT_OK }))
+}
+
+/// The document kind of the report in JSON.
+pub const KIND: &str = "ocu_status";
+
+/// Visits every target and reads its limits and usage; the rows are worst first.
+pub async fn collect(args: &StatusArgs, ui: &Ui) -> Result<Status> {
     let aws = Aws::connect(&args.aws).await?;
     let targets = targets::resolve(&aws, &args.targets).await?;
     let names = super::account_names(&aws, ui).await;
@@ -129,29 +177,10 @@ pub async fn run(args: StatusArgs, ui: &Ui) -> Result<ExitCode> {
         }
     }
     sort(&mut rows);
-    output::emit(
-        &rows,
-        args.output.output,
-        "ocu_status",
-        args.output.out.as_deref(),
-    )?;
-
-    let count = |state: State| rows.iter().filter(|r| r.state == state).count();
-    ui.status(format!(
-        "{} account-regions with OpenSearch Serverless of {} visited: {} reached, {} \
-         approaching, {} ok, {} without datapoints, {} without limits",
-        rows.len(),
-        targets.len(),
-        count(State::Reached),
-        count(State::Approaching),
-        count(State::Ok),
-        count(State::NoData),
-        count(State::NoLimit),
-    ));
-    let failed = args
-        .fail_on
-        .is_some_and(|level| rows.iter().any(|r| level.matches(r.state)));
-    Ok(ExitCode::from(if failed { EXIT_FINDINGS } else { EXIT_OK }))
+    Ok(Status {
+        rows,
+        visited: targets.len(),
+    })
 }
 
 #[cfg(test)]
