@@ -23,6 +23,7 @@ pub mod env {
     pub const CHANGE_CALENDAR: &str = "GOVCTL_CHANGE_CALENDAR";
     pub const AUDIT_LOG: &str = "GOVCTL_AUDIT_LOG";
     pub const PROTECTED_ACCOUNTS: &str = "GOVCTL_PROTECTED_ACCOUNTS";
+    pub const SWEEP_OUT: &str = "GOVCTL_SWEEP_OUT";
     pub const AWS_PROFILE: &str = "AWS_PROFILE";
     pub const AWS_REGION: &str = "AWS_REGION";
     pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
@@ -102,6 +103,11 @@ pub enum Command {
     /// Cost Explorer: spend per account and service, month over month
     #[command(subcommand)]
     Cost(crate::cost::CostCommand),
+
+    /// Run every read-only check at once into a dated directory: CSV, JSON, summary.json
+    /// and summary.html
+    #[command(long_about = crate::sweep::ABOUT, after_help = crate::sweep::EXAMPLES)]
+    Sweep(Box<crate::sweep::SweepArgs>),
 
     /// The config file: what govctl resolves from flags, environment and govctl.toml
     #[command(subcommand)]

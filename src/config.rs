@@ -108,6 +108,11 @@ pub const SETTINGS: &[Setting] = &[
         env: env::AUDIT_LOG,
         default: "$XDG_STATE_HOME/govctl/audit.jsonl",
     },
+    Setting {
+        key: "sweep.out",
+        env: env::SWEEP_OUT,
+        default: "(none: --out is needed)",
+    },
 ];
 
 /// The file as written. Unknown keys are refused, so a typo cannot be silently ignored.
@@ -121,6 +126,9 @@ pub struct File {
     layers: Layers,
     #[serde(default)]
     change: Change,
+    /// Read by `govctl sweep` itself; only `out` stands for a variable.
+    #[serde(default)]
+    pub sweep: crate::sweep::settings::File,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,6 +168,8 @@ pub struct Loaded {
     pub values: BTreeMap<&'static str, String>,
     /// The settings whose variables [`load_into_env`] set from the file.
     pub applied: Vec<&'static str>,
+    /// The `[sweep]` section.
+    pub sweep: crate::sweep::settings::File,
 }
 
 impl File {
@@ -185,7 +195,7 @@ impl File {
     fn values(&self, path: &Path) -> BTreeMap<&'static str, String> {
         let relative = |p: &PathBuf| resolve_relative(path, p).display().to_string();
         let list = |v: &Vec<String>| v.join(",");
-        let pairs: [(&'static str, Option<String>); 14] = [
+        let pairs: [(&'static str, Option<String>); 15] = [
             ("aws.profile", self.aws.profile.clone()),
             ("aws.region", self.aws.region.clone()),
             ("aws.endpoint_url", self.aws.endpoint_url.clone()),
@@ -215,6 +225,7 @@ impl File {
                 "change.audit_log",
                 self.change.audit_log.as_ref().map(relative),
             ),
+            ("sweep.out", self.sweep.out.as_ref().map(relative)),
         ];
         pairs
             .into_iter()
@@ -284,6 +295,7 @@ pub fn load(args: &[OsString]) -> Result<Option<Loaded>> {
         path,
         values,
         applied: Vec::new(),
+        sweep: file.sweep,
     }))
 }
 

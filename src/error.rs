@@ -86,6 +86,9 @@ pub enum Error {
         message: String,
     },
 
+    #[error("invalid setting in [sweep.{area}]: {message}")]
+    SweepSetting { area: &'static str, message: String },
+
     #[error("invalid config file {path}: {message}")]
     Config { path: PathBuf, message: String },
 

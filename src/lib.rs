@@ -16,5 +16,6 @@ pub mod org;
 pub mod output;
 pub mod remediate;
 pub mod stacksets;
+pub mod sweep;
 pub mod targets;
 pub mod ui;

@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 use govctl::cli::{Cli, Command};
 use govctl::error::{EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, Error};
 use govctl::ui::Ui;
-use govctl::{change, config, cost, install, layers, ocu, org, remediate};
+use govctl::{change, config, cost, install, layers, ocu, org, remediate, sweep};
 
 fn main() -> ExitCode {
     // The config file feeds clap through the environment, so it is read before parsing.
@@ -76,6 +76,10 @@ async fn dispatch(
         Command::Change(command) => change::commands::run(command, ui).await,
         Command::Plan(command) => change::commands::run_plan(command, ui).await,
         Command::Cost(command) => cost::run(command, ui).await,
+        Command::Sweep(args) => {
+            let file = loaded.map(|l| l.sweep.clone()).unwrap_or_default();
+            sweep::run(*args, &file, ui).await
+        }
         Command::Config(command) => config::run(command, loaded, ui).await,
         Command::Completions { shell } => install::completions(shell),
         Command::Man(args) => install::man(args),

@@ -15,6 +15,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct Ui {
     quiet: bool,
     progress: bool,
+    /// Put before every line, when several jobs share stderr (`sweep: layers: ...`).
+    label: String,
     warned: Mutex<BTreeSet<String>>,
 }
 
@@ -23,6 +25,18 @@ impl Ui {
         Ui {
             quiet,
             progress: !quiet && verbose == 0 && std::io::stderr().is_terminal(),
+            label: String::new(),
+            warned: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// A Ui for one of several jobs running at once: its lines carry `label`, and it draws
+    /// no progress bar, since bars of concurrent jobs would overwrite each other.
+    pub fn labelled(&self, label: &str) -> Ui {
+        Ui {
+            quiet: self.quiet,
+            progress: false,
+            label: format!("{}{label}: ", self.label),
             warned: Mutex::new(BTreeSet::new()),
         }
     }
@@ -36,14 +50,14 @@ impl Ui {
             .map(|mut seen| seen.insert(message.clone()))
             .unwrap_or(true);
         if first {
-            eprintln!("warning: {message}");
+            eprintln!("warning: {}{message}", self.label);
         }
     }
 
     /// A status line such as the summary of a report; silent under `--quiet`.
     pub fn status(&self, message: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", message.as_ref());
+            eprintln!("{}{}", self.label, message.as_ref());
         }
     }
 

@@ -168,10 +168,20 @@ pub fn svg(chart: &Chart) -> String {
     }
 }
 
-fn stacked_bars(title: &str, unit: &str, months: &[String], series: &[(String, Vec<f64>)]) -> String {
+fn stacked_bars(
+    title: &str,
+    unit: &str,
+    months: &[String],
+    series: &[(String, Vec<f64>)],
+) -> String {
     let (left, top, plot_w, plot_h) = (70.0, 30.0, 560.0, 220.0);
     let totals: Vec<f64> = (0..months.len())
-        .map(|m| series.iter().map(|(_, v)| v.get(m).copied().unwrap_or(0.0).max(0.0)).sum())
+        .map(|m| {
+            series
+                .iter()
+                .map(|(_, v)| v.get(m).copied().unwrap_or(0.0).max(0.0))
+                .sum()
+        })
         .collect();
     let max = nice_max(totals.iter().copied().fold(0.0, f64::max));
     let legend_h = 18.0 * series.len() as f64;
@@ -206,7 +216,12 @@ fn stacked_bars(title: &str, unit: &str, months: &[String], series: &[(String, V
             escape(month)
         );
     }
-    legend(&mut svg, left, top + plot_h + 30.0, series.iter().map(|(n, _)| n.as_str()));
+    legend(
+        &mut svg,
+        left,
+        top + plot_h + 30.0,
+        series.iter().map(|(n, _)| n.as_str()),
+    );
     svg.push_str("</svg>\n");
     svg
 }
@@ -217,7 +232,10 @@ fn percentages(
     rows: &[(String, Vec<Option<f64>>)],
     marks: &[f64],
 ) -> String {
-    let (left, top, plot_w) = (230.0, 30.0, 400.0);
+    // Room for the longest label at about 6.5 px per character of an 11 px font.
+    let longest = rows.iter().map(|(label, _)| label.chars().count()).max();
+    let left = (longest.unwrap_or(0) as f64 * 6.5 + 12.0).clamp(120.0, 420.0);
+    let (top, plot_w) = (30.0, 400.0);
     let bar_h = 12.0;
     let row_h = bar_h * dimensions.len().max(1) as f64 + 8.0;
     let plot_h = row_h * rows.len().max(1) as f64;
@@ -269,7 +287,12 @@ fn percentages(
         "<line x1=\"{left:.1}\" y1=\"{top:.1}\" x2=\"{left:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
         top + plot_h
     );
-    legend(&mut svg, left, top + plot_h + 28.0, dimensions.iter().map(String::as_str));
+    legend(
+        &mut svg,
+        left,
+        top + plot_h + 28.0,
+        dimensions.iter().map(String::as_str),
+    );
     svg.push_str("</svg>\n");
     svg
 }
@@ -351,7 +374,13 @@ fn class(status: &str) -> &'static str {
 fn anchor(title: &str) -> String {
     title
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -427,7 +456,10 @@ mod tests {
             dimensions: vec!["indexing".into(), "search".into()],
             rows: vec![
                 ("111111111111 us-east-1".into(), vec![Some(75.0), None]),
-                ("222222222222 us-east-1".into(), vec![Some(120.0), Some(10.0)]),
+                (
+                    "222222222222 us-east-1".into(),
+                    vec![Some(120.0), Some(10.0)],
+                ),
             ],
             marks: vec![75.0, 100.0],
         };
@@ -438,4 +470,3 @@ mod tests {
         assert!(svg.contains(">75 %<") && svg.contains(">100 %<"));
     }
 }
-

@@ -5,6 +5,7 @@
         [--accounts 50] [--regions 4] [--functions 20000] [--seed 7]
     .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario cost
     .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario ocu
+    .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario sweep
 
 Everything goes through boto3 over the wire, as a client would: the management
 account (moto's default, 123456789012) creates the organization and its
@@ -21,6 +22,9 @@ of its payer (govctl_emulator/cost_explorer.py) in months relative to today.
 
 `ocu` seeds OpenSearch Serverless capacity limits, collections, OCU metrics and
 User Notifications (configurations, hubs, notification events) for `govctl ocu`.
+
+`sweep` is the `test` organization plus OCU limits and usage and a Cost Explorer
+table on its accounts: something for every area of `govctl sweep` to find.
 
 `scale` generates an organization of any size for the benchmark, the same for
 the same --seed (moto's own random generator is seeded too, so even account IDs
@@ -589,7 +593,11 @@ def build_world(endpoint: str, scenario: Scenario) -> World:
 
 def seed(endpoint: str, scenario: Scenario) -> dict[str, Any]:
     """Seeds `test` or `demo`, one CreateFunction per function; the manifest lists them all."""
-    world = build_world(endpoint, scenario)
+    return seed_functions(build_world(endpoint, scenario), scenario)
+
+
+def seed_functions(world: World, scenario: Scenario) -> dict[str, Any]:
+    """The scenario's functions, StackSet roles and (for `test`) users, into `world`."""
     functions = [
         create_function(world.accounts[function.account], function, world.roles[function.account], world.layer_arns)
         for function in scenario.functions
@@ -653,14 +661,11 @@ OCU_PLACES = (
 )
 
 
-def seed_ocu(endpoint: str) -> dict[str, Any]:
-    """Seeds `ocu`: the organization, OCU limits, collections, metrics, notifications."""
-    from datetime import datetime, timedelta, timezone
+def seed_ocu_places(world: World, places: tuple[OcuPlace, ...], now: Any) -> None:
+    """Limits, collections and OCU datapoints of each place, `now` being a UTC datetime."""
+    from datetime import timedelta
 
-    world = build_world(endpoint, build_ocu_scenario())
-    create_stackset_roles(world)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    for place in OCU_PLACES:
+    for place in places:
         account = world.accounts[place.account]
         aoss = account.client("opensearchserverless", place.region)
         if place.limits:
@@ -682,6 +687,16 @@ def seed_ocu(endpoint: str) -> dict[str, Any]:
         ]
         if data:
             account.client("cloudwatch", place.region).put_metric_data(Namespace=OCU_NAMESPACE, MetricData=data)
+
+
+def seed_ocu(endpoint: str) -> dict[str, Any]:
+    """Seeds `ocu`: the organization, OCU limits, collections, metrics, notifications."""
+    from datetime import datetime, timedelta, timezone
+
+    world = build_world(endpoint, build_ocu_scenario())
+    create_stackset_roles(world)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    seed_ocu_places(world, OCU_PLACES, now)
 
     # search-prod set up its notifications by hand, completely; logs-prod half way (one rule,
     # no channel). Both have a hub in us-east-1 holding the notifications that fired.
@@ -892,13 +907,53 @@ def seed_cost(endpoint: str) -> dict[str, Any]:
     }
 
 
+# --- the sweep scenario --------------------------------------------------------
+#
+# The `test` organization with something for every area of `govctl sweep` to find: its
+# outdated layers; workload-prod at its indexing OCU maximum in us-east-1 and workload-dev
+# well below its own; and the cost table of the `cost` scenario on these accounts
+# (data-platform's rows on shared-layers), whose last closed months have movers.
+
+SWEEP_OCU_PLACES = (
+    OcuPlace("workload-prod", HOME_REGION,
+             {"maxIndexingCapacityInOCU": 4, "maxSearchCapacityInOCU": 4}, ("orders",),
+             indexing=((2, 4.0), (0.2, 3.0)), search=((2, 1.0), (0.2, 1.0))),
+    OcuPlace("workload-dev", HOME_REGION,
+             {"maxIndexingCapacityInOCU": 10, "maxSearchCapacityInOCU": 10}, ("dev-logs",),
+             indexing=((1, 2.0),), search=((1, 1.0),)),
+)
+
+
+def seed_sweep(endpoint: str) -> dict[str, Any]:
+    """Seeds `sweep`; the manifest is the `test` one plus the months and the cost table."""
+    from datetime import datetime, timezone
+
+    scenario = build_test_scenario()
+    world = build_world(endpoint, scenario)
+    manifest = seed_functions(world, scenario)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    seed_ocu_places(world, SWEEP_OCU_PLACES, now)
+
+    months = cost_months(now.date())
+    account_ids = {**world.member_ids, "management": MANAGEMENT_ACCOUNT,
+                   "data-platform": world.member_ids["shared-layers"]}
+    table = {"currency": "USD", "page_size": COST_PAGE_SIZE, "rows": cost_rows(account_ids, months)}
+    post_json(endpoint, "/_govctl/cost-explorer", table)
+    return {
+        **manifest,
+        "scenario": "sweep",
+        "months": {str(offset): month for offset, month in months.items()},
+        "cost_table": table,
+    }
+
+
 SCALE_OPTIONS = ("accounts", "regions", "functions", "seed")
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", required=True, help="emulator URL, e.g. http://127.0.0.1:5000")
-    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, "scale", "cost", "ocu"]), required=True)
+    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, "scale", "cost", "ocu", "sweep"]), required=True)
     defaults = ScaleParameters()
     scale = parser.add_argument_group("scale scenario only")
     scale.add_argument("--accounts", type=int, help=f"accounts in the organization (default {defaults.accounts})")
@@ -920,6 +975,8 @@ def main(argv: list[str]) -> int:
         manifest = seed_cost(endpoint)
     elif args.scenario == "ocu":
         manifest = seed_ocu(endpoint)
+    elif args.scenario == "sweep":
+        manifest = seed_sweep(endpoint)
     else:
         manifest = seed(endpoint, SCENARIOS[args.scenario]())
     json.dump(manifest, sys.stdout)

@@ -13,3 +13,4 @@ mod layers_report;
 mod ocu;
 mod org_accounts;
 mod remediate;
+mod sweep;
