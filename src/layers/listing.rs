@@ -121,7 +121,7 @@ pub async fn fill_managed_by(aws: &Aws, rows: &mut [Finding], ui: &Ui) {
     let mut wanted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for row in rows.iter() {
         wanted
-            .entry((row.account_id.clone(), row.region.clone()))
+            .entry((row.account_id.to_string(), row.region.to_string()))
             .or_default()
             .insert(row.function_arn.clone());
     }
@@ -149,7 +149,7 @@ pub async fn fill_managed_by(aws: &Aws, rows: &mut [Finding], ui: &Ui) {
     }
     for row in rows {
         if let Some(stack) = stacks.get(&row.function_arn) {
-            row.managed_by = stack.clone();
+            row.managed_by = stack.as_str().into();
         }
     }
 }

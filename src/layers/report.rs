@@ -7,12 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
 use super::arn::{Layer, LayerVersion};
-use super::discovery::{self, Function, Scope, Source};
+use super::discovery::{self, Function, Interner, Scope, Source};
 use super::policy::{Policy, Target};
 use super::versions::{self, Lookup};
 use super::{listing, query};
@@ -24,23 +25,28 @@ use crate::output::{self, Row};
 use crate::ui::Ui;
 
 /// One function using one layer version that the report flags.
+///
+/// A large organization has tens of thousands of rows that repeat the same accounts,
+/// regions, runtimes, layers and stacks, so those fields share one allocation per distinct
+/// value (with the functions discovery found, where it can); only the function's own name
+/// and ARN are per row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub account_id: String,
-    pub account_name: String,
-    pub region: String,
+    pub account_id: Arc<str>,
+    pub account_name: Arc<str>,
+    pub region: Arc<str>,
     pub function_name: String,
     pub function_arn: String,
-    pub runtime: String,
-    pub layer_arn: String,
-    pub layer_name: String,
+    pub runtime: Arc<str>,
+    pub layer_arn: Arc<str>,
+    pub layer_name: Arc<str>,
     pub layer_version: u64,
     /// The version the function should be on: the newest published, or the approved one.
     pub latest_version: Option<u64>,
     /// Published versions between the function's and `latest_version`.
     pub versions_behind: Option<u64>,
     /// The CloudFormation stack that owns the function; changing it directly causes drift.
-    pub managed_by: String,
+    pub managed_by: Arc<str>,
 }
 
 impl Row for Finding {
@@ -268,9 +274,14 @@ pub fn findings(
     lookups: &BTreeMap<Layer, Lookup>,
     names: &HashMap<String, String>,
 ) -> (Vec<Finding>, Vec<Notice>) {
-    let mut rows: Vec<(LayerVersion, Finding)> = Vec::new();
+    let mut rows: Vec<Finding> = Vec::new();
     let mut notices = Vec::new();
     let mut unreadable = BTreeMap::new();
+    let mut shared = Interner::default();
+    let names: HashMap<&str, Arc<str>> = names
+        .iter()
+        .map(|(id, name)| (id.as_str(), shared.get(name)))
+        .collect();
 
     for function in functions {
         for arn in function.layers.iter() {
@@ -288,25 +299,51 @@ pub fn findings(
             if let Some(Lookup::Unreadable(reason)) = lookup {
                 unreadable.insert(used.layer.clone(), reason.clone());
             }
-            let finding = finding(function, &used, latest, behind, names);
-            rows.push((used, finding));
+            let row = Finding {
+                account_id: function.account_id.clone(),
+                account_name: names
+                    .get(&*function.account_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                region: function.region.clone(),
+                function_name: function.name.to_string(),
+                function_arn: function.arn(),
+                runtime: function.runtime.clone(),
+                layer_arn: arn.clone(),
+                layer_name: shared.get(&used.layer.name),
+                layer_version: used.version,
+                latest_version: latest,
+                versions_behind: behind,
+                managed_by: shared.get(function.stack_name.as_deref().unwrap_or_default()),
+            };
+            rows.push(row);
         }
     }
 
-    rows.sort_by(|(a_layer, a), (b_layer, b)| {
-        (&a.account_id, &a.region, &a.function_name, a_layer).cmp(&(
-            &b.account_id,
-            &b.region,
-            &b.function_name,
-            b_layer,
-        ))
-    });
+    rows.sort_by(|a, b| order(a).cmp(&order(b)));
     notices.extend(
         unreadable
             .into_iter()
             .map(|(layer, reason)| Notice::UnreadableLayer { layer, reason }),
     );
-    (rows.into_iter().map(|(_, f)| f).collect(), notices)
+    (rows, notices)
+}
+
+/// Rows sort by account, region, function and layer version, the layer version as
+/// [`LayerVersion`] orders (partition, region, account, name, then the version as a number),
+/// read from the row's ARN without allocating.
+fn order(row: &Finding) -> (&str, &str, &str, [&str; 4], u64) {
+    let mut parts = row.layer_arn.split(':');
+    let mut next = || parts.next().unwrap_or_default();
+    let (_, partition, _, region, account, _, name) =
+        (next(), next(), next(), next(), next(), next(), next());
+    (
+        &row.account_id,
+        &row.region,
+        &row.function_name,
+        [partition, region, account, name],
+        row.layer_version,
+    )
 }
 
 /// Whether `used` belongs in the report, and if so its target and distance from it.
@@ -342,36 +379,6 @@ fn judge(
             // Without a target the layer might be outdated: report it rather than drop it.
             _ => Some((target, behind)),
         },
-    }
-}
-
-fn finding(
-    function: &Function,
-    used: &LayerVersion,
-    latest: Option<u64>,
-    behind: Option<u64>,
-    names: &HashMap<String, String>,
-) -> Finding {
-    Finding {
-        account_id: function.account_id.to_string(),
-        account_name: names
-            .get(&*function.account_id)
-            .cloned()
-            .unwrap_or_default(),
-        region: function.region.to_string(),
-        function_name: function.name.to_string(),
-        function_arn: function.arn(),
-        runtime: function.runtime.to_string(),
-        layer_arn: used.to_string(),
-        layer_name: used.layer.name.clone(),
-        layer_version: used.version,
-        latest_version: latest,
-        versions_behind: behind,
-        managed_by: function
-            .stack_name
-            .as_deref()
-            .unwrap_or_default()
-            .to_string(),
     }
 }
 
@@ -495,7 +502,7 @@ mod tests {
         let (rows, notices) = run(&functions, &Mode::Outdated, &Policy::default());
         assert_eq!(short(&rows), vec![row("mixed", "otel:1", 2, 1)]);
         assert!(notices.is_empty());
-        assert_eq!(rows[0].account_name, "prod");
+        assert_eq!(&*rows[0].account_name, "prod");
     }
 
     #[test]
@@ -519,7 +526,7 @@ mod tests {
                 format!("{B}/b/utils"),
             ]
         );
-        assert_eq!(rows[3].account_name, "", "unknown accounts have no name");
+        assert_eq!(&*rows[3].account_name, "", "unknown accounts have no name");
     }
 
     #[test]

@@ -378,7 +378,7 @@ pub fn rollout_of(plan: &Plan, path: &Path) -> Result<Rollout> {
 
 /// The layer the plan is for: the one named, or the only one outdated.
 fn choose_layer(rows: &[Finding], wanted: Option<&str>) -> Result<String> {
-    let names: BTreeSet<&str> = rows.iter().map(|r| r.layer_name.as_str()).collect();
+    let names: BTreeSet<&str> = rows.iter().map(|r| &*r.layer_name).collect();
     match (wanted, names.len()) {
         (Some(name), _) => Ok(name.to_string()),
         (None, 1) => Ok(names.into_iter().next().unwrap_or_default().to_string()),
@@ -398,7 +398,7 @@ fn choose_layer(rows: &[Finding], wanted: Option<&str>) -> Result<String> {
 /// published by several accounts in one region is refused: the plan could not tell which.
 fn retarget(rows: &[Finding], layer_name: &str, new_version: Option<u64>) -> Result<Vec<Finding>> {
     let mut owners: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| r.layer_name == layer_name) {
+    for row in rows.iter().filter(|r| &*r.layer_name == layer_name) {
         let owner = row.layer_arn.split(':').nth(4).unwrap_or_default();
         owners.entry(&row.region).or_default().insert(owner);
     }
@@ -414,7 +414,7 @@ fn retarget(rows: &[Finding], layer_name: &str, new_version: Option<u64>) -> Res
     }
     Ok(rows
         .iter()
-        .filter(|r| r.layer_name == layer_name)
+        .filter(|r| &*r.layer_name == layer_name)
         .filter_map(|r| {
             let mut r = r.clone();
             if let Some(version) = new_version {

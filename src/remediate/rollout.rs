@@ -126,12 +126,12 @@ pub fn plan_functions(
     let mut unplannable = Vec::new();
     let mut chosen: Vec<&Finding> = Vec::new();
 
-    for row in rows.iter().filter(|r| r.layer_name == layer_name) {
+    for row in rows.iter().filter(|r| &*r.layer_name == layer_name) {
         if !in_scope(&row.account_id, targeting) {
             continue;
         }
-        if targeting.protected.contains(&row.account_id) {
-            protected.insert(row.account_id.clone());
+        if targeting.protected.contains(&*row.account_id) {
+            protected.insert(row.account_id.to_string());
             continue;
         }
         let Some(target) = row.latest_version else {
@@ -146,12 +146,12 @@ pub fn plan_functions(
             version: target,
         }
         .to_string();
-        let swap = swaps.entry(row.region.clone()).or_insert_with(|| Swap {
+        let swap = swaps.entry(row.region.to_string()).or_insert_with(|| Swap {
             old: Vec::new(),
             new: new.clone(),
         });
-        if !swap.old.contains(&row.layer_arn) {
-            swap.old.push(row.layer_arn.clone());
+        if !swap.old.iter().any(|old| **old == *row.layer_arn) {
+            swap.old.push(row.layer_arn.to_string());
             swap.old.sort();
         }
         chosen.push(row);
@@ -164,16 +164,16 @@ pub fn plan_functions(
             continue;
         };
         let before: Vec<String> = function.layers.iter().map(|l| l.to_string()).collect();
-        let swap = &swaps[&row.region];
+        let swap = &swaps[&*row.region];
         planned
             .entry(row.function_arn.clone())
             .or_insert_with(|| PlannedFunction {
-                account_id: row.account_id.clone(),
-                account_name: row.account_name.clone(),
-                region: row.region.clone(),
+                account_id: row.account_id.to_string(),
+                account_name: row.account_name.to_string(),
+                region: row.region.to_string(),
                 function_name: row.function_name.clone(),
                 function_arn: row.function_arn.clone(),
-                managed_by: row.managed_by.clone(),
+                managed_by: row.managed_by.to_string(),
                 layers_after: swap_layers(&before, &swap.old, &swap.new),
                 layers_before: before,
             });

@@ -226,13 +226,13 @@ async fn run_layers(args: &LayersReportArgs, dir: &Path, ui: &Ui) -> Result<Area
             .map(|r| {
                 vec![
                     named(&r.account_id, &r.account_name),
-                    r.region.clone(),
+                    r.region.to_string(),
                     r.function_name.clone(),
-                    r.layer_name.clone(),
+                    r.layer_name.to_string(),
                     r.layer_version.to_string(),
                     optional(r.latest_version),
                     optional(r.versions_behind),
-                    r.managed_by.clone(),
+                    r.managed_by.to_string(),
                 ]
             })
             .collect(),

@@ -122,13 +122,7 @@ pub async fn run(args: SweepArgs, file: &settings::File, ui: &Ui) -> Result<Exit
 
     let aws = Aws::connect(&args.aws).await?;
     let started_at = now();
-    let stamp = stamp(started_at);
-    let partial = args.out.join(format!("{stamp}.partial"));
-    let done = args.out.join(&stamp);
-    std::fs::create_dir(&partial).map_err(|source| Error::Write {
-        path: partial.clone(),
-        source,
-    })?;
+    let (partial, done) = claim(&args.out, &stamp(started_at))?;
     ui.status(format!(
         "sweeping {} into {}",
         names(&areas),
@@ -211,6 +205,40 @@ fn check_out_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Write {
         path: dir.to_path_buf(),
         source,
+    })
+}
+
+/// Creates `DIR/<stamp>.partial` for this sweep and returns it with the name it gets when
+/// complete. A second sweep in the same second gets `<stamp>-1`, and so on: creating the
+/// directory is the claim, so two sweeps never share one.
+fn claim(out: &Path, stamp: &str) -> Result<(PathBuf, PathBuf)> {
+    for n in 0..100 {
+        let name = match n {
+            0 => stamp.to_string(),
+            n => format!("{stamp}-{n}"),
+        };
+        let done = out.join(&name);
+        let partial = out.join(format!("{name}.partial"));
+        if done.exists() {
+            continue;
+        }
+        match std::fs::create_dir(&partial) {
+            Ok(()) => return Ok((partial, done)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => {
+                return Err(Error::Write {
+                    path: partial,
+                    source,
+                });
+            }
+        }
+    }
+    Err(Error::Write {
+        path: out.join(stamp),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a hundred sweeps already started in this second",
+        ),
     })
 }
 
@@ -317,6 +345,19 @@ mod tests {
         assert_eq!(exit_code(&findings), EXIT_FINDINGS);
         let failed = [summary(Status::Failed), summary(Status::Findings)];
         assert_eq!(exit_code(&failed), EXIT_ERROR);
+    }
+
+    #[test]
+    fn sweeps_in_the_same_second_get_their_own_directories() {
+        let out = tempfile::tempdir().unwrap();
+        let (first, first_done) = claim(out.path(), "2026-12-04T021500Z").unwrap();
+        std::fs::rename(&first, &first_done).unwrap();
+        let (second, _) = claim(out.path(), "2026-12-04T021500Z").unwrap();
+        let (third, third_done) = claim(out.path(), "2026-12-04T021500Z").unwrap();
+        assert!(first_done.ends_with("2026-12-04T021500Z"));
+        assert!(second.ends_with("2026-12-04T021500Z-1.partial"));
+        assert!(third.ends_with("2026-12-04T021500Z-2.partial"));
+        assert!(third_done.ends_with("2026-12-04T021500Z-2"));
     }
 
     #[test]

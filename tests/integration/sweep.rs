@@ -278,19 +278,8 @@ fn thresholds_and_areas_come_from_the_config_and_flags() {
 
     let only = scratch.sweep(world, &["--areas", "layers"]);
     assert_eq!(only.code, 1, "named on the command line, layers runs");
-    let summary = json(&scratch.result_of_newest().join("summary.json"));
+    let summary = json(&scratch.result(&only).join("summary.json"));
     assert_eq!(summary["areas"].as_array().unwrap().len(), 1);
-}
-
-impl Scratch {
-    fn result_of_newest(&self) -> PathBuf {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.out())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        dirs.sort();
-        dirs.pop().unwrap()
-    }
 }
 
 #[test]
