@@ -1,6 +1,6 @@
 """Seed the emulator with an organization whose functions use shared Lambda layers.
 
-    .venv/bin/python tests/emulator/seed.py --endpoint http://127.0.0.1:PORT --scenario test|demo
+    .venv/bin/python tests/emulator/seed.py --endpoint http://127.0.0.1:PORT --scenario test|demo|tailscale
     .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario scale \
         [--accounts 50] [--regions 4] [--functions 20000] [--seed 7]
 
@@ -209,7 +209,20 @@ def _demo_workload_functions() -> Iterator[Function]:
                 counter += 1
 
 
-SCENARIOS = {"test": build_test_scenario, "demo": build_demo_scenario}
+def build_tailscale_scenario() -> Scenario:
+    """Two workload accounts and nothing in them: the Tailscale tests add their own secrets."""
+    return Scenario(
+        name="tailscale",
+        ous=("Workloads",),
+        accounts=(MemberAccount("workload-prod", "Workloads"), MemberAccount("workload-dev", "Workloads")),
+        layers=(),
+        functions=(),
+    )
+
+
+SCENARIOS = {"test": build_test_scenario, "demo": build_demo_scenario, "tailscale": build_tailscale_scenario}
+# Scenarios whose manifest carries the IAM users below (a second principal approves changes).
+SCENARIOS_WITH_USERS = ("test", "tailscale")
 
 SCALE_REGIONS = (
     HOME_REGION, "eu-west-1", "us-west-2", "ap-southeast-2",
@@ -587,7 +600,7 @@ def seed(endpoint: str, scenario: Scenario) -> dict[str, Any]:
         for function in scenario.functions
     ]
     create_stackset_roles(world)
-    users = create_users(world.accounts["management"]) if scenario.name == "test" else {}
+    users = create_users(world.accounts["management"]) if scenario.name in SCENARIOS_WITH_USERS else {}
     return {**world.manifest(), "functions": functions, "users": users}
 
 

@@ -24,6 +24,7 @@ from . import (
     lambda_paging,
     lambda_revisions,
     lambda_state,
+    secrets_rotation,
     ssm_calendar,
     stacksets,
     sts_roles,
@@ -39,6 +40,7 @@ def install() -> None:
     lambda_paging.install()
     lambda_revisions.install()
     ssm_calendar.install()
+    secrets_rotation.install()
     stacksets.install()
     sts_roles.install()
     lambda_state.install()  # last: it counts a change once the other wrappers are done
