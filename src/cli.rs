@@ -20,6 +20,7 @@ pub mod env {
     pub const CHANGE_CALENDAR: &str = "GOVCTL_CHANGE_CALENDAR";
     pub const AUDIT_LOG: &str = "GOVCTL_AUDIT_LOG";
     pub const PROTECTED_ACCOUNTS: &str = "GOVCTL_PROTECTED_ACCOUNTS";
+    pub const TAILSCALE_API_URL: &str = "GOVCTL_TAILSCALE_API_URL";
     pub const AWS_PROFILE: &str = "AWS_PROFILE";
     pub const AWS_REGION: &str = "AWS_REGION";
     pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
@@ -84,6 +85,11 @@ pub enum Command {
     /// Saved plans
     #[command(subcommand)]
     Plan(PlanCommand),
+
+    /// Tailscale auth keys in Secrets Manager: status across the organization, and rotation
+    /// through the change gate
+    #[command(subcommand)]
+    Tailscale(crate::tailscale::TailscaleCommand),
 
     /// Print a shell completion script to stdout
     #[command(after_help = "Example:\n  govctl completions zsh > ~/.zfunc/_govctl")]
@@ -399,7 +405,7 @@ pub fn parse_region(value: &str) -> Result<String, String> {
     }
 }
 
-fn parse_url(value: &str) -> Result<String, String> {
+pub fn parse_url(value: &str) -> Result<String, String> {
     let rest = value
         .strip_prefix("http://")
         .or_else(|| value.strip_prefix("https://"));

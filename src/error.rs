@@ -153,6 +153,24 @@ pub enum Error {
     #[error("{action} needs a typed 'yes' on a terminal, or a saved and approved plan file")]
     NotConfirmed { action: &'static str },
 
+    #[error("Tailscale API {action} failed: {detail}")]
+    Tailscale {
+        action: &'static str,
+        /// The HTTP status, when Tailscale answered at all.
+        status: Option<u16>,
+        detail: String,
+    },
+
+    #[error("secret {secret} is not a Tailscale auth-key secret govctl can use: {reason}")]
+    SecretFormat { secret: String, reason: String },
+
+    #[error("rotation of {secret} stopped at {step}: {detail}")]
+    Rotation {
+        secret: String,
+        step: &'static str,
+        detail: String,
+    },
+
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -227,6 +245,32 @@ impl Error {
             Error::PlanTampered { .. } | Error::PlanExpired { .. } => {
                 Some("make a new plan with --plan and have it approved again".into())
             }
+            Error::Tailscale {
+                status: Some(401), ..
+            } => Some(
+                "the OAuth client was rejected: check client_id and client_secret in the OAuth \
+                 client secret, and that the client still exists in the Tailscale admin console"
+                    .into(),
+            ),
+            Error::Tailscale {
+                status: Some(403), ..
+            } => Some(
+                "give the OAuth client the auth_keys scope (auth_keys:read is enough for status) \
+                 and the tags the auth-key secret asks for"
+                    .into(),
+            ),
+            Error::Tailscale { status: None, .. } => Some(format!(
+                "check --tailscale-api-url / {} and the network",
+                crate::cli::env::TAILSCALE_API_URL
+            )),
+            Error::SecretFormat { .. } => {
+                Some("see README.md, `govctl tailscale`, for the secret formats".into())
+            }
+            Error::Rotation { .. } => Some(
+                "fix the cause and run the same apply again: it continues this rotation, with \
+                 the same ClientRequestToken, and mints no second key"
+                    .into(),
+            ),
             Error::UnknownAggregator { .. } => Some(
                 "list the aggregators with `aws configservice describe-configuration-aggregators`"
                     .into(),

@@ -11,5 +11,6 @@ pub mod layers;
 pub mod org;
 pub mod output;
 pub mod remediate;
+pub mod tailscale;
 pub mod targets;
 pub mod ui;

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 use govctl::cli::{Cli, Command};
 use govctl::error::{EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, Error};
 use govctl::ui::Ui;
-use govctl::{change, layers, org, remediate};
+use govctl::{change, layers, org, remediate, tailscale};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,6 +60,7 @@ async fn dispatch(command: Command, ui: &Ui) -> Result<ExitCode, Error> {
         Command::Remediate(args) => remediate::run(*args, ui).await,
         Command::Change(command) => change::commands::run(command, ui).await,
         Command::Plan(command) => change::commands::run_plan(command, ui).await,
+        Command::Tailscale(command) => tailscale::run(command, ui).await,
         Command::Completions { shell } => {
             let mut stdout = std::io::stdout();
             clap_complete::generate(shell, &mut Cli::command(), "govctl", &mut stdout);

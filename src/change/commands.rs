@@ -51,7 +51,10 @@ pub async fn run(command: ChangeCommand, ui: &Ui) -> Result<ExitCode> {
 
 pub async fn run_plan(command: PlanCommand, ui: &Ui) -> Result<ExitCode> {
     match command {
-        PlanCommand::Show(args) => crate::remediate::show::run(args, ui).await,
+        PlanCommand::Show(args) => match Plan::load(&args.file)?.kind.as_str() {
+            crate::tailscale::plan::KIND => crate::tailscale::show::run(args, ui).await,
+            _ => crate::remediate::show::run(args, ui).await,
+        },
     }
 }
 

@@ -210,13 +210,17 @@ def _demo_workload_functions() -> Iterator[Function]:
 
 
 def build_tailscale_scenario() -> Scenario:
-    """Two workload accounts and nothing in them: the Tailscale tests add their own secrets."""
+    """Two workload accounts, each with a stand-in for the rotation function in us-east-1
+    (RotateSecret wants one that exists); the Tailscale tests add their own secrets."""
     return Scenario(
         name="tailscale",
         ous=("Workloads",),
         accounts=(MemberAccount("workload-prod", "Workloads"), MemberAccount("workload-dev", "Workloads")),
         layers=(),
-        functions=(),
+        functions=(
+            Function("workload-prod", HOME_REGION, "tailscale-rotation", ()),
+            Function("workload-dev", HOME_REGION, "tailscale-rotation", ()),
+        ),
     )
 
 

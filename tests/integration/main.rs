@@ -11,3 +11,4 @@ mod faults;
 mod layers_report;
 mod org_accounts;
 mod remediate;
+mod tailscale;

@@ -1,0 +1,1 @@
+//! The rotation function's handler: placeholder, filled below.

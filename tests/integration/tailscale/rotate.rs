@@ -1,0 +1,1 @@
+//! `govctl tailscale rotate`: placeholder, filled below.
