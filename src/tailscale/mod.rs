@@ -67,8 +67,10 @@ secrets (as status does) and writes a sealed plan with one ClientRequestToken pe
 the secret's current version. Someone else approves it with `govctl change approve`. --apply
 then, per secret: mints a key through the secret's OAuth client (only if no version with the
 token exists), stores it as AWSPENDING, checks it with Tailscale, makes it AWSCURRENT, and
-revoke the keys it replaces after the plan's grace period. An apply that was killed or failed
-is run again with the same plan: it finishes the same rotation and mints no second key.";
+revokes the keys it replaces after the plan's grace period. An apply that was killed or
+failed is run again with the same plan (--break-lock after a killed run): it finishes the
+same rotation. A key is minted again for the same token only when a run died between
+Tailscale's answer and storing the key; the lost key is then revoked.";
 
 const ROTATE_EXAMPLES: &str = "\
 Examples:
