@@ -3,7 +3,8 @@
 //! token each time, and again after a failure. The emulator runs no rotation functions, so
 //! the test is Secrets Manager here.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use govctl::tailscale::lambda::{Handled, Handler, RotationEvent};
 
 use super::{DAY, US, World};
+use crate::common::repo;
 
 /// Collects the handler's log lines, as CloudWatch would.
 #[derive(Clone, Default)]
@@ -285,4 +287,85 @@ async fn the_function_refuses_what_secrets_manager_would_not_send() {
     );
     f.step("createSecret", &arn, TOKEN).await.unwrap();
     f.finish().await;
+}
+
+#[tokio::test]
+async fn the_built_binary_rotates_when_secrets_manager_invokes_it() {
+    let f = Function::new().await;
+    let token = "5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c";
+    let (arn, old_key) = f.rotating("ts/binary", token).await;
+
+    // The Lambda Runtime API hands out the four steps, as Secrets Manager invokes them.
+    let steps = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+    let events: Vec<Value> = steps
+        .iter()
+        .map(|step| json!({"Step": step, "SecretId": arn, "ClientRequestToken": token}))
+        .collect();
+    let events_file = f.world.path("events.json");
+    std::fs::write(&events_file, json!(events).to_string()).unwrap();
+    let mut runtime = Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/tailscale/lambda_runtime.py"))
+        .arg("--events")
+        .arg(&events_file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(runtime.stdout.take().unwrap()).lines();
+    let ready = lines.next().unwrap().unwrap();
+    let address = ready
+        .strip_prefix("LAMBDA_RUNTIME_READY ")
+        .unwrap()
+        .to_string();
+
+    // The function's environment: its role's credentials, its region, its settings.
+    let (key_id, secret, session) = f.world.member_credentials(&f.prod).await;
+    let log = std::fs::File::create(f.world.path("function.log")).unwrap();
+    let mut function = Command::new(env!("CARGO_BIN_EXE_govctl-tailscale-rotation"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "govctl-tailscale-rotation")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", US)
+        .env("AWS_ENDPOINT_URL", &f.world.emulator.endpoint)
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_SESSION_TOKEN", session)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", f.world.dir.path())
+        .env("GOVCTL_TAILSCALE_API_URL", &f.world.fake.url)
+        .env("RUST_LOG", "debug")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let done = lines.next().unwrap().unwrap();
+    function.kill().ok();
+    function.wait().unwrap();
+    runtime.wait().unwrap();
+
+    let answers: Vec<Value> =
+        serde_json::from_str(done.strip_prefix("LAMBDA_RUNTIME_DONE ").unwrap()).unwrap();
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    for answer in &answers {
+        assert_eq!(answer["ok"], true, "{answer}");
+    }
+    let labels = f.labels(&arn).await;
+    assert!(
+        labels
+            .iter()
+            .any(|(v, l)| v == token && l == &["AWSCURRENT"]),
+        "{labels:?}"
+    );
+    assert!(
+        !labels
+            .iter()
+            .any(|(_, l)| l.iter().any(|l| l == "AWSPENDING")),
+        "{labels:?}"
+    );
+    assert!(!f.valid(&old_key), "the old key is revoked");
+    assert_eq!(f.world.fake.minted_for(token).len(), 1);
+    let log = std::fs::read_to_string(f.world.path("function.log")).unwrap();
+    assert!(log.contains("minted a Tailscale key"), "{log}");
+    f.world.assert_no_leaks().await;
 }

@@ -280,6 +280,26 @@ impl World {
             .build()
     }
 
+    /// Credentials of the member role in `account`: access key ID, secret and session token.
+    pub async fn member_credentials(&self, account: &str) -> (String, String, String) {
+        let base = self.sdk(None, US).await;
+        let out = aws_sdk_sts::Client::new(&base)
+            .assume_role()
+            .role_arn(format!(
+                "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+            ))
+            .role_session_name("rotation-function")
+            .send()
+            .await
+            .unwrap();
+        let c = out.credentials().unwrap();
+        (
+            c.access_key_id().to_string(),
+            c.secret_access_key().to_string(),
+            c.session_token().to_string(),
+        )
+    }
+
     pub async fn sm(&self, account: &str, region: &str) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.sdk(Some(account), region).await)
     }

@@ -364,9 +364,13 @@ async fn each_step_failing_leaves_a_working_key_and_the_rerun_finishes_it() {
 /// Starts an apply, kills it once `started` holds, and lets the interrupted call finish.
 fn kill_apply_when(world: &World, plan: &Path, started: impl FnMut() -> bool) {
     let mut command = world.command(&["tailscale", "rotate", "--apply", plan.to_str().unwrap()]);
+    // What the killed run printed goes into the world's directory, which the leak scan reads.
+    let name = plan.file_stem().unwrap().to_string_lossy();
+    let out = std::fs::File::create(world.path(&format!("{name}.killed.out"))).unwrap();
+    let err = std::fs::File::create(world.path(&format!("{name}.killed.err"))).unwrap();
     let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
         .spawn()
         .unwrap();
     wait_for(30, started);
