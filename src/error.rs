@@ -259,7 +259,11 @@ impl Error {
                  and the tags the auth-key secret asks for"
                     .into(),
             ),
-            Error::Tailscale { status: None, .. } => Some(format!(
+            Error::Tailscale {
+                status: None,
+                detail,
+                ..
+            } if !detail.starts_with("the answer makes no sense") => Some(format!(
                 "check --tailscale-api-url / {} and the network",
                 crate::cli::env::TAILSCALE_API_URL
             )),

@@ -79,6 +79,9 @@ Examples:
   govctl change approve rotation.json --comment 'CAB-77'
   govctl tailscale rotate --apply rotation.json";
 
+/// Days before expiry from which a key is rotate-soon, unless `--soon-days` says otherwise.
+pub const DEFAULT_SOON_DAYS: u16 = 30;
+
 /// Which auth-key secrets a command works on.
 #[derive(Debug, Clone, Args)]
 pub struct SelectionArgs {
@@ -112,7 +115,7 @@ pub struct StatusArgs {
     pub selection: SelectionArgs,
 
     /// A key that expires within this many days is rotate-soon
-    #[arg(long, value_name = "DAYS", default_value_t = 30,
+    #[arg(long, value_name = "DAYS", default_value_t = DEFAULT_SOON_DAYS,
           value_parser = clap::value_parser!(u16).range(0..=365))]
     pub soon_days: u16,
 
@@ -157,7 +160,8 @@ pub struct RotateArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
 
-    /// Only secrets that are not ok (rotate-soon, expired, revoked, rotation-stuck)
+    /// Only secrets that are not ok (rotate-soon within 30 days, expired, revoked,
+    /// rotation-stuck)
     #[arg(long)]
     pub only_due: bool,
 

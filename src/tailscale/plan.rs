@@ -157,7 +157,7 @@ pub async fn run(args: &RotateArgs, ui: &Ui) -> Result<ExitCode> {
 /// The rotation of one observed secret, or `None` (with a warning) when it cannot or
 /// need not be rotated.
 fn planned(observed: &Observed, now: i64, only_due: bool, ui: &Ui) -> Option<PlannedRotation> {
-    let (state, _) = status::classify(observed, now, 30);
+    let (state, _) = status::classify(observed, now, i64::from(super::DEFAULT_SOON_DAYS));
     let name = &observed.described.arn;
     let value = match &observed.value {
         Ok(value) => value,

@@ -179,7 +179,8 @@ async fn a_clean_rotation_goes_through_the_gate_and_revokes_the_old_key() {
         out.stderr
     );
     world.approve(&plan);
-    let out = world.apply(&plan, &[]).ok();
+    // With trace logs of everything (SDK, HTTP): the leak scan reads them too.
+    let out = world.apply(&plan, &["-vv"]).ok();
     assert!(out.stdout.contains("rotated"), "{}", out.stdout);
     assert!(
         out.stderr.contains("1 auth-key secrets rotated"),
