@@ -24,6 +24,7 @@ pub mod env {
     pub const AUDIT_LOG: &str = "GOVCTL_AUDIT_LOG";
     pub const PROTECTED_ACCOUNTS: &str = "GOVCTL_PROTECTED_ACCOUNTS";
     pub const SWEEP_OUT: &str = "GOVCTL_SWEEP_OUT";
+    pub const TAILSCALE_API_URL: &str = "GOVCTL_TAILSCALE_API_URL";
     pub const AWS_PROFILE: &str = "AWS_PROFILE";
     pub const AWS_REGION: &str = "AWS_REGION";
     pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
@@ -99,6 +100,11 @@ pub enum Command {
     /// Saved plans
     #[command(subcommand)]
     Plan(PlanCommand),
+
+    /// Tailscale auth keys in Secrets Manager: status across the organization, and rotation
+    /// through the change gate
+    #[command(subcommand)]
+    Tailscale(crate::tailscale::TailscaleCommand),
 
     /// Cost Explorer: spend per account and service, month over month
     #[command(subcommand)]
@@ -454,7 +460,7 @@ pub fn parse_region(value: &str) -> Result<String, String> {
     }
 }
 
-fn parse_url(value: &str) -> Result<String, String> {
+pub fn parse_url(value: &str) -> Result<String, String> {
     let rest = value
         .strip_prefix("http://")
         .or_else(|| value.strip_prefix("https://"));

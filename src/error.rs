@@ -169,6 +169,24 @@ pub enum Error {
         detail: String,
     },
 
+    #[error("Tailscale API {action} failed: {detail}")]
+    Tailscale {
+        action: &'static str,
+        /// The HTTP status, when Tailscale answered at all.
+        status: Option<u16>,
+        detail: String,
+    },
+
+    #[error("secret {secret} is not a Tailscale auth-key secret govctl can use: {reason}")]
+    SecretFormat { secret: String, reason: String },
+
+    #[error("rotation of {secret} stopped at {step}: {detail}")]
+    Rotation {
+        secret: String,
+        step: &'static str,
+        detail: String,
+    },
+
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -246,6 +264,36 @@ impl Error {
             Error::RequestLimit { .. } => Some(
                 "raise --max-requests (USD 0.01 per request), or ask for fewer forecasts with \
                  --forecast total (one request) or --forecast none"
+                    .into(),
+            ),
+            Error::Tailscale {
+                status: Some(401), ..
+            } => Some(
+                "the OAuth client was rejected: check client_id and client_secret in the OAuth \
+                 client secret, and that the client still exists in the Tailscale admin console"
+                    .into(),
+            ),
+            Error::Tailscale {
+                status: Some(403), ..
+            } => Some(
+                "give the OAuth client the auth_keys scope (auth_keys:read is enough for status) \
+                 and the tags the auth-key secret asks for"
+                    .into(),
+            ),
+            Error::Tailscale {
+                status: None,
+                detail,
+                ..
+            } if !detail.starts_with("the answer makes no sense") => Some(format!(
+                "check --tailscale-api-url / {} and the network",
+                crate::cli::env::TAILSCALE_API_URL
+            )),
+            Error::SecretFormat { .. } => {
+                Some("see README.md, `govctl tailscale`, for the secret formats".into())
+            }
+            Error::Rotation { .. } => Some(
+                "fix the cause and run the same apply again: it continues this rotation, with \
+                 the same ClientRequestToken, and mints no second key"
                     .into(),
             ),
             Error::UnknownAggregator { .. } => Some(

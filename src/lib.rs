@@ -17,5 +17,6 @@ pub mod output;
 pub mod remediate;
 pub mod stacksets;
 pub mod sweep;
+pub mod tailscale;
 pub mod targets;
 pub mod ui;

@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 use govctl::cli::{Cli, Command};
 use govctl::error::{EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, Error};
 use govctl::ui::Ui;
-use govctl::{change, config, cost, install, layers, ocu, org, remediate, sweep};
+use govctl::{change, config, cost, install, layers, ocu, org, remediate, sweep, tailscale};
 
 fn main() -> ExitCode {
     // The config file feeds clap through the environment, so it is read before parsing.
@@ -75,6 +75,7 @@ async fn dispatch(
         Command::Ocu(command) => ocu::run(command, ui).await,
         Command::Change(command) => change::commands::run(command, ui).await,
         Command::Plan(command) => change::commands::run_plan(command, ui).await,
+        Command::Tailscale(command) => tailscale::run(command, ui).await,
         Command::Cost(command) => cost::run(command, ui).await,
         Command::Sweep(args) => {
             let file = loaded.map(|l| l.sweep.clone()).unwrap_or_default();

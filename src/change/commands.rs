@@ -56,6 +56,8 @@ pub async fn run_plan(command: PlanCommand, ui: &Ui) -> Result<ExitCode> {
             let plan = Plan::load(&args.file)?;
             if crate::ocu::shows(&plan.kind) {
                 crate::ocu::show_plan(&args, ui)
+            } else if plan.kind == crate::tailscale::plan::KIND {
+                crate::tailscale::show::run(args, ui).await
             } else {
                 crate::remediate::show::run(args, ui).await
             }

@@ -1,6 +1,6 @@
 """Seed the emulator with an organization whose functions use shared Lambda layers.
 
-    .venv/bin/python tests/emulator/seed.py --endpoint http://127.0.0.1:PORT --scenario test|demo
+    .venv/bin/python tests/emulator/seed.py --endpoint http://127.0.0.1:PORT --scenario test|demo|tailscale
     .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario scale \
         [--accounts 50] [--regions 4] [--functions 20000] [--seed 7]
     .venv/bin/python tests/emulator/seed.py --endpoint ... --scenario cost
@@ -221,7 +221,24 @@ def _demo_workload_functions() -> Iterator[Function]:
                 counter += 1
 
 
-SCENARIOS = {"test": build_test_scenario, "demo": build_demo_scenario}
+def build_tailscale_scenario() -> Scenario:
+    """Two workload accounts, each with a stand-in for the rotation function in us-east-1
+    (RotateSecret wants one that exists); the Tailscale tests add their own secrets."""
+    return Scenario(
+        name="tailscale",
+        ous=("Workloads",),
+        accounts=(MemberAccount("workload-prod", "Workloads"), MemberAccount("workload-dev", "Workloads")),
+        layers=(),
+        functions=(
+            Function("workload-prod", HOME_REGION, "tailscale-rotation", ()),
+            Function("workload-dev", HOME_REGION, "tailscale-rotation", ()),
+        ),
+    )
+
+
+SCENARIOS = {"test": build_test_scenario, "demo": build_demo_scenario, "tailscale": build_tailscale_scenario}
+# Scenarios whose manifest carries the IAM users below (a second principal approves changes).
+SCENARIOS_WITH_USERS = ("test", "tailscale")
 
 SCALE_REGIONS = (
     HOME_REGION, "eu-west-1", "us-west-2", "ap-southeast-2",
@@ -603,7 +620,7 @@ def seed_functions(world: World, scenario: Scenario) -> dict[str, Any]:
         for function in scenario.functions
     ]
     create_stackset_roles(world)
-    users = create_users(world.accounts["management"]) if scenario.name == "test" else {}
+    users = create_users(world.accounts["management"]) if scenario.name in SCENARIOS_WITH_USERS else {}
     return {**world.manifest(), "functions": functions, "users": users}
 
 

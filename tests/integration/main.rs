@@ -14,3 +14,4 @@ mod ocu;
 mod org_accounts;
 mod remediate;
 mod sweep;
+mod tailscale;

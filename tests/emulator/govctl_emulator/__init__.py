@@ -26,6 +26,7 @@ from . import (
     lambda_paging,
     lambda_revisions,
     lambda_state,
+    secrets_rotation,
     ssm_calendar,
     stacksets,
     sts_roles,
@@ -43,6 +44,7 @@ def install() -> None:
     lambda_paging.install()
     lambda_revisions.install()
     ssm_calendar.install()
+    secrets_rotation.install()
     stacksets.install()
     sts_roles.install()
     aoss_settings.install()
