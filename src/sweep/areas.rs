@@ -23,6 +23,8 @@ use crate::ocu::StatusArgs;
 use crate::ocu::status::{self as ocu, StatusRow};
 use crate::ocu::threshold::{FailOn, State};
 use crate::output::{self, Row};
+use crate::tailscale::status::{self as tailscale_status, StatusRow as TailscaleRow};
+use crate::tailscale::{self, StatusArgs as TailscaleStatusArgs};
 use crate::ui::Ui;
 
 /// An area with its report's arguments, ready to run.
@@ -33,6 +35,9 @@ pub enum Job {
     Ocu {
         args: Box<StatusArgs>,
         fail_on: Option<FailOn>,
+    },
+    Tailscale {
+        args: Box<TailscaleStatusArgs>,
     },
     Cost {
         args: Box<CostReportArgs>,
@@ -85,10 +90,22 @@ impl Job {
                     fail_on,
                 })
             }
-            Area::Tailscale => Err(Error::SweepSetting {
-                area: area.name(),
-                message: "this build has no Tailscale report".into(),
-            }),
+            Area::Tailscale => {
+                let mut own = settings::split(area, table, &["fail_on"])?;
+                match own.keys.get("fail_on") {
+                    None => own.argv.extend(["--fail-on".into(), "any".into()]),
+                    Some(toml::Value::String(never)) if never == "never" => {}
+                    Some(value) => own.argv.extend(settings::words(area, "fail_on", value)?),
+                }
+                let mut args: TailscaleStatusArgs = settings::parse(area, &own.argv)?;
+                args.aws = sweep.aws.clone();
+                if args.selection.secret_id.is_empty() {
+                    args.selection.targets = sweep.targets.clone();
+                }
+                Ok(Job::Tailscale {
+                    args: Box::new(args),
+                })
+            }
             Area::Cost => {
                 let own = settings::split(area, table, &["fail_on_movers"])?;
                 let fail_on_movers = match own.keys.get("fail_on_movers") {
@@ -115,6 +132,7 @@ impl Job {
         match self {
             Job::Layers { .. } => Area::Layers,
             Job::Ocu { .. } => Area::Ocu,
+            Job::Tailscale { .. } => Area::Tailscale,
             Job::Cost { .. } => Area::Cost,
         }
     }
@@ -125,6 +143,7 @@ impl Job {
         let outcome = match self {
             Job::Layers { args } => run_layers(&args, dir, ui).await,
             Job::Ocu { args, fail_on } => run_ocu(&args, fail_on, dir, ui).await,
+            Job::Tailscale { args } => run_tailscale(&args, dir, ui).await,
             Job::Cost {
                 args,
                 fail_on_movers,
@@ -344,6 +363,78 @@ async fn run_ocu(
             status: area_status.as_str().into(),
             headline,
             chart,
+            table: Some(table),
+            files: files.clone(),
+        }),
+        files,
+        seconds: 0.0,
+    })
+}
+
+async fn run_tailscale(args: &TailscaleStatusArgs, dir: &Path, ui: &Ui) -> Result<AreaSummary> {
+    let (rows, missing) = tailscale_status::rows(args, ui).await?;
+    let files = write_both(dir, "tailscale", tailscale_status::KIND, &rows, &missing)?;
+    let findings = rows
+        .iter()
+        .filter(|r| tailscale::fails_on(&args.fail_on, r.state))
+        .count();
+    let mut status = status_of(findings);
+    let mut headline = tailscale_status::summary(&rows);
+    if !missing.is_empty() {
+        status = status.max(Status::Findings);
+        headline = format!(
+            "partial: {} accounts and regions could not be read; {headline}",
+            missing.len()
+        );
+    }
+
+    let mut states = serde_json::Map::new();
+    for row in &rows {
+        let count = states.entry(row.state.word()).or_insert(Value::from(0));
+        *count = Value::from(count.as_u64().unwrap_or(0) + 1);
+    }
+    let mut worst: Vec<&TailscaleRow> = rows.iter().collect();
+    worst.sort_by_key(|r| (std::cmp::Reverse(r.state), r.days_left));
+    let table = (
+        strings(&[
+            "account",
+            "region",
+            "secret",
+            "state",
+            "days left",
+            "expires",
+            "last rotated",
+            "detail",
+        ]),
+        worst
+            .iter()
+            .map(|r| {
+                vec![
+                    r.account_id.clone(),
+                    r.region.clone(),
+                    r.secret_name.clone(),
+                    r.state.word().into(),
+                    optional(r.days_left),
+                    r.key_expires.clone().unwrap_or_default(),
+                    r.last_rotated.clone().unwrap_or_default(),
+                    r.detail.clone(),
+                ]
+            })
+            .collect(),
+    );
+    Ok(AreaSummary {
+        area: Area::Tailscale,
+        status,
+        rows: rows.len(),
+        findings,
+        headline: headline.clone(),
+        error: None,
+        details: json!({"states": states, "missing": missing}),
+        section: Some(Section {
+            title: Area::Tailscale.title().into(),
+            status: status.as_str().into(),
+            headline,
+            chart: None,
             table: Some(table),
             files: files.clone(),
         }),

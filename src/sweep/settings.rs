@@ -119,32 +119,38 @@ pub fn split(area: Area, table: &Table, own_keys: &[&str]) -> Result<Own> {
             keys.insert(key.clone(), value.clone());
             continue;
         }
-        let flag = format!("--{}", key.replace('_', "-"));
-        match value {
-            toml::Value::Boolean(true) => argv.push(flag),
-            toml::Value::Boolean(false) => {}
-            toml::Value::String(text) => argv.extend([flag, text.clone()]),
-            toml::Value::Integer(n) => argv.extend([flag, n.to_string()]),
-            toml::Value::Float(n) => argv.extend([flag, n.to_string()]),
-            toml::Value::Array(items) => {
-                let words: Option<Vec<String>> = items
-                    .iter()
-                    .map(|item| match item {
-                        toml::Value::String(text) => Some(text.clone()),
-                        toml::Value::Integer(n) => Some(n.to_string()),
-                        _ => None,
-                    })
-                    .collect();
-                let words = words.ok_or_else(|| invalid(area, key, "a list of strings"))?;
-                argv.extend([flag, words.join(",")]);
-            }
-            _ => return Err(invalid(area, key, "a string, number, boolean or list")),
-        }
+        argv.extend(words(area, key, value)?);
     }
     Ok(Own {
         enabled,
         argv,
         keys,
+    })
+}
+
+/// `key = value` as command-line words: `--key value`, `--key` for true, nothing for false,
+/// and a list joined by commas.
+pub fn words(area: Area, key: &str, value: &toml::Value) -> Result<Vec<String>> {
+    let flag = format!("--{}", key.replace('_', "-"));
+    Ok(match value {
+        toml::Value::Boolean(true) => vec![flag],
+        toml::Value::Boolean(false) => Vec::new(),
+        toml::Value::String(text) => vec![flag, text.clone()],
+        toml::Value::Integer(n) => vec![flag, n.to_string()],
+        toml::Value::Float(n) => vec![flag, n.to_string()],
+        toml::Value::Array(items) => {
+            let items: Option<Vec<String>> = items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(text) => Some(text.clone()),
+                    toml::Value::Integer(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let items = items.ok_or_else(|| invalid(area, key, "a list of strings"))?;
+            vec![flag, items.join(",")]
+        }
+        _ => return Err(invalid(area, key, "a string, number, boolean or list")),
     })
 }
 

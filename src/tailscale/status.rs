@@ -407,34 +407,27 @@ pub async fn observe(
     Ok(observed)
 }
 
+/// The document kind of the report in JSON.
+pub const KIND: &str = "tailscale_status";
+
 pub async fn run(args: StatusArgs, ui: &Ui) -> Result<ExitCode> {
     if let Some(path) = &args.output.out {
         output::check_destination(path)?;
     }
-    let api = Api::new(&args.tailscale.api_url)?;
-    let aws = Aws::connect(&args.aws).await?;
-    let oauth = OAuthSessions::new(api, Source::Org(&aws));
-    let collected = collect(&aws, &args.selection, &oauth, args.allow_partial, ui).await?;
-
-    let now = now();
-    let rows: Vec<StatusRow> = collected
-        .observed
-        .iter()
-        .map(|o| row(o, now, i64::from(args.soon_days)))
-        .collect();
+    let (rows, missing) = rows(&args, ui).await?;
     output::emit_partial(
         &rows,
         args.output.output,
-        "tailscale_status",
+        KIND,
         args.output.out.as_deref(),
-        &collected.missing,
+        &missing,
     )?;
     ui.status(summary(&rows));
 
-    if !collected.missing.is_empty() {
+    if !missing.is_empty() {
         ui.warn(format!(
             "the report is partial: {} of the accounts and regions could not be read",
-            collected.missing.len()
+            missing.len()
         ));
         return Ok(ExitCode::from(EXIT_FINDINGS));
     }
@@ -444,6 +437,23 @@ pub async fn run(args: StatusArgs, ui: &Ui) -> Result<ExitCode> {
     } else {
         EXIT_OK
     }))
+}
+
+/// The report's rows, sorted by account, region and secret, and the targets that could not
+/// be read (only with `--allow-partial`).
+pub async fn rows(args: &StatusArgs, ui: &Ui) -> Result<(Vec<StatusRow>, Vec<String>)> {
+    let api = Api::new(&args.tailscale.api_url)?;
+    let aws = Aws::connect(&args.aws).await?;
+    let oauth = OAuthSessions::new(api, Source::Org(&aws));
+    let collected = collect(&aws, &args.selection, &oauth, args.allow_partial, ui).await?;
+
+    let now = now();
+    let rows = collected
+        .observed
+        .iter()
+        .map(|o| row(o, now, i64::from(args.soon_days)))
+        .collect();
+    Ok((rows, collected.missing))
 }
 
 /// `5 auth-key secrets in 2 accounts and 2 regions: 3 ok, 1 rotate-soon, 1 expired`.

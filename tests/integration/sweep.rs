@@ -1,9 +1,10 @@
 //! `govctl sweep`: every area into one dated directory, a failing area reported as failed,
 //! and the HTML summary as a browser shows it.
 //!
-//! The sweep runs against an emulator of its own, seeded with the `sweep` scenario: the
-//! `test` organization plus OCU limits and usage and a Cost Explorer table, so that every
-//! area has findings.
+//! The sweep runs against an emulator of its own, seeded with the `sweep` scenario (the
+//! `test` organization plus OCU limits and usage and a Cost Explorer table) and two
+//! Tailscale auth-key secrets with the local Tailscale API, so that every area has
+//! findings.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,10 +13,13 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::common::{Emulator, Run, govctl_at, run};
+use crate::tailscale::{DAY, Fake, TAG};
 
 struct Sweepable {
     emulator: Emulator,
     manifest: Value,
+    fake: Fake,
+    _fake_log: tempfile::TempDir,
 }
 
 fn sweepable() -> &'static Sweepable {
@@ -23,8 +27,68 @@ fn sweepable() -> &'static Sweepable {
     WORLD.get_or_init(|| {
         let emulator = Emulator::start();
         let manifest = emulator.seed("sweep");
-        Sweepable { emulator, manifest }
+        let fake_log = tempfile::tempdir().unwrap();
+        let fake = Fake::start(&fake_log.path().join("fake.stderr"));
+        let world = Sweepable {
+            emulator,
+            manifest,
+            fake,
+            _fake_log: fake_log,
+        };
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(auth_key_secrets(&world));
+        world
     })
+}
+
+/// Two auth-key secrets in the management account: one whose key has 60 days left (ok) and
+/// one with 10 (rotate-soon), both minted through the same OAuth client.
+async fn auth_key_secrets(world: &Sweepable) {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&world.emulator.endpoint)
+        .test_credentials()
+        .load()
+        .await;
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    let client = world.fake.client(&["auth_keys", "devices:core"]);
+    let oauth = serde_json::json!({
+        "client_id": client["client_id"], "client_secret": client["client_secret"]
+    });
+    let oauth_arn = sm
+        .create_secret()
+        .name("tailscale/oauth")
+        .secret_string(oauth.to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    for (name, left) in [
+        ("tailscale/fresh", 60 * DAY),
+        ("tailscale/ageing", 10 * DAY),
+    ] {
+        let key = world.fake.key(80 * DAY - left, left);
+        let value = serde_json::json!({
+            "key": key["key"], "id": key["id"], "created": key["created"],
+            "expires": key["expires"], "oauth_secret": oauth_arn, "tags": [TAG],
+            "reusable": true, "ephemeral": true, "preauthorized": true
+        });
+        sm.create_secret()
+            .name(name)
+            .secret_string(value.to_string())
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("govctl:tailscale-auth-key")
+                    .value("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
 }
 
 const CONFIG: &str = r#"
@@ -33,8 +97,6 @@ version = 1
 regions = ["us-east-1", "eu-west-1"]
 [layers]
 aggregator = "org-aggregator"
-[sweep]
-areas = ["layers", "ocu", "cost"]
 [sweep.cost]
 forecast = "total"
 fail_on_movers = true
@@ -60,6 +122,7 @@ impl Scratch {
         let mut command = govctl_at(&world.emulator.endpoint);
         command
             .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("GOVCTL_TAILSCALE_API_URL", &world.fake.url)
             .arg("--config")
             .arg(self.dir.path().join("govctl.toml"));
         command
@@ -145,6 +208,8 @@ fn a_sweep_writes_every_area_and_a_summary_that_agrees_with_them() {
             "ocu.json",
             "summary.html",
             "summary.json",
+            "tailscale.csv",
+            "tailscale.json",
         ]
     );
     let siblings: Vec<_> = std::fs::read_dir(scratch.out()).unwrap().collect();
@@ -192,6 +257,20 @@ fn a_sweep_writes_every_area_and_a_summary_that_agrees_with_them() {
         "approaching by default: the reached row"
     );
 
+    // Tailscale: one key fine, one to rotate soon; any state but ok is a finding.
+    let tailscale = area(&summary, "tailscale");
+    let states = column(&dir.join("tailscale.csv"), "state");
+    assert_eq!(
+        states,
+        ["rotate-soon", "ok"],
+        "sorted by secret name: ageing, fresh"
+    );
+    assert_eq!(tailscale["details"]["states"]["rotate-soon"], 1);
+    assert_eq!(tailscale["details"]["states"]["ok"], 1);
+    assert_eq!(tailscale["findings"], 1);
+    let key = read(&dir.join("tailscale.json"));
+    assert!(!key.contains("tskey-"), "no key in the report");
+
     // Cost: the summary's monthly totals are the total rows of the CSV.
     let cost = area(&summary, "cost");
     let cost_csv = dir.join("cost.csv");
@@ -218,6 +297,7 @@ fn a_sweep_writes_every_area_and_a_summary_that_agrees_with_them() {
     for title in [
         "Outdated Lambda layers",
         "OpenSearch Serverless OCU limits",
+        "Tailscale auth keys",
         "Cost",
     ] {
         assert!(html.contains(title), "{title}");
@@ -250,8 +330,9 @@ fn a_failing_area_is_reported_and_does_not_stop_the_others() {
     assert_eq!(layers["status"], "failed");
     assert!(layers["error"].as_str().unwrap().contains("'nope'"));
     assert!(!dir.join("layers.csv").exists());
-    assert_eq!(area(&summary, "ocu")["status"], "findings");
-    assert_eq!(area(&summary, "cost")["status"], "findings");
+    for other in ["ocu", "tailscale", "cost"] {
+        assert_eq!(area(&summary, other)["status"], "findings", "{other}");
+    }
     assert!(dir.join("ocu.csv").exists() && dir.join("cost.csv").exists());
     assert!(read(&dir.join("summary.html")).contains("failed"));
 }
@@ -259,9 +340,11 @@ fn a_failing_area_is_reported_and_does_not_stop_the_others() {
 #[test]
 fn thresholds_and_areas_come_from_the_config_and_flags() {
     let world = sweepable();
-    let config =
-        format!("{CONFIG}\n[sweep.ocu]\nfail_on = \"never\"\n[sweep.layers]\nenabled = false\n")
-            .replace("fail_on_movers = true", "fail_on_movers = false");
+    let config = format!(
+        "{CONFIG}\n[sweep.ocu]\nfail_on = \"never\"\n[sweep.layers]\nenabled = false\n\
+                 [sweep.tailscale]\nfail_on = [\"expired\", \"revoked\"]\n"
+    )
+    .replace("fail_on_movers = true", "fail_on_movers = false");
     let scratch = Scratch::new(&config);
     let out = scratch.sweep(world, &[]);
     assert_eq!(out.code, 0, "nothing counts as a finding: {}", out.stderr);
@@ -272,7 +355,7 @@ fn thresholds_and_areas_come_from_the_config_and_flags() {
         .iter()
         .map(|a| a["area"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["ocu", "cost"], "layers is disabled");
+    assert_eq!(names, ["ocu", "tailscale", "cost"], "layers is disabled");
     assert_eq!(area(&summary, "ocu")["rows"], 2);
     assert_eq!(area(&summary, "ocu")["status"], "ok");
 

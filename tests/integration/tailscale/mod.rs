@@ -37,7 +37,7 @@ pub struct Fake {
 }
 
 impl Fake {
-    fn start(stderr: &std::path::Path) -> Fake {
+    pub fn start(stderr: &std::path::Path) -> Fake {
         let log = std::fs::File::create(stderr).expect("create the fake's stderr file");
         let mut child = Command::new(repo().join(".venv/bin/python"))
             .arg(repo().join("tests/tailscale/server.py"))
