@@ -46,6 +46,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -941,6 +942,28 @@ SWEEP_OCU_PLACES = (
 )
 
 
+# The caller's policy for `govctl sweep`, as the repository ships it: the sweep's tests run
+# as a user with this policy, so an action it does not allow fails them.
+SWEEP_POLICY = Path(__file__).resolve().parents[2] / "policies/iam/govctl-sweep.json"
+
+
+def create_policy_user(management: Account, name: str, policy_file: Path) -> dict[str, Any]:
+    """An IAM user in the management account with the actions of `policy_file`.
+
+    moto authorizes almost every request against the resource `*`, not the resource's ARN,
+    so a statement scoped to ARNs would never match: each statement's resources are
+    widened to `*`, and what the user proves is that the policy names every action."""
+    policy = json.loads(policy_file.read_text())
+    for statement in policy["Statement"]:
+        statement["Resource"] = "*"
+    iam = management.client("iam")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName=policy_file.stem, PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"],
+            "policy": str(policy_file)}
+
+
 def seed_sweep(endpoint: str) -> dict[str, Any]:
     """Seeds `sweep`; the manifest is the `test` one plus the months and the cost table."""
     from datetime import datetime, timezone
@@ -958,6 +981,8 @@ def seed_sweep(endpoint: str) -> dict[str, Any]:
     post_json(endpoint, "/_govctl/cost-explorer", table)
     return {
         **manifest,
+        "users": {**manifest["users"], "sweeper": create_policy_user(
+            world.accounts["management"], "sweeper", SWEEP_POLICY)},
         "scenario": "sweep",
         "months": {str(offset): month for offset, month in months.items()},
         "cost_table": table,

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -618,6 +619,31 @@ class TestUserPolicies:
 
     def test_other_credentials_are_not_restricted(self, world: dict[str, Any], management: seed.Account) -> None:
         assert management.client("organizations").list_accounts()["Accounts"]
+
+    def test_actions_are_named_by_their_iam_prefix_not_the_signing_name(
+        self, endpoint: str, management: seed.Account, tmp_path: Any
+    ) -> None:
+        """CloudWatch signs as `monitoring` and the tagging API as `tagging`; IAM says
+        `cloudwatch:` and `tag:`."""
+        policy = tmp_path / "policy.json"
+        policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["cloudwatch:GetMetricData", "tag:GetResources"],
+             "Resource": "*"},
+        ]}))
+        keys = seed.create_policy_user(management, "prefix-reader", policy)
+        user = seed.Account(endpoint, seed.MANAGEMENT_ACCOUNT, {
+            "aws_access_key_id": keys["access_key_id"],
+            "aws_secret_access_key": keys["secret_access_key"],
+        })
+        now = datetime.now(timezone.utc)
+        user.client("cloudwatch").get_metric_data(
+            MetricDataQueries=[{"Id": "q", "MetricStat": {"Metric": {
+                "Namespace": "AWS/AOSS", "MetricName": "IndexingOCU"}, "Period": 60, "Stat": "Maximum"}}],
+            StartTime=now - timedelta(hours=1), EndTime=now)
+        user.client("resourcegroupstaggingapi").get_resources()
+        code, _, message = error_of(user.client("cloudwatch").list_metrics)
+        assert code in ("AccessDenied", "AccessDeniedException"), (code, message)
+        assert "cloudwatch:ListMetrics" in message
 
 
 # --- seeding, reset ---------------------------------------------------------------

@@ -449,3 +449,37 @@ fn chromium() -> PathBuf {
         .find(|p| p.exists());
     found.expect("Chromium is not installed: run scripts/setup-browser (scripts/test does it)")
 }
+
+/// The caller's policy the repository ships for a sweep (policies/iam/govctl-sweep.json)
+/// names every action a sweep needs: the seed's `sweeper` user has that policy's actions
+/// (moto cannot check resource ARNs), and the emulator evaluates them for every call the
+/// sweep makes in the caller's account.
+#[test]
+fn the_shipped_sweep_policy_allows_every_area() {
+    let world = sweepable();
+    let scratch = Scratch::new(CONFIG);
+    let keys = &world.manifest["users"]["sweeper"];
+    let mut command = scratch.govctl(world);
+    command
+        .env("AWS_ACCESS_KEY_ID", keys["access_key_id"].as_str().unwrap())
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            keys["secret_access_key"].as_str().unwrap(),
+        )
+        .arg("sweep")
+        .arg("--out")
+        .arg(scratch.out());
+    let out = run(&mut command);
+    let summary = json(&scratch.result(&out).join("summary.json"));
+    for name in ["layers", "ocu", "tailscale", "cost"] {
+        let area = area(&summary, name);
+        assert_ne!(area["status"], "failed", "{name}: {}", area["error"]);
+    }
+    assert!(!out.stderr.contains("access denied"), "{}", out.stderr);
+    assert!(
+        summary["caller"]["arn"]
+            .as_str()
+            .unwrap()
+            .ends_with("user/sweeper")
+    );
+}

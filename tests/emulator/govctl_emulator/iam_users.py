@@ -7,6 +7,10 @@ requests signed with the access key of an IAM user that moto holds (made with
 evaluator, and denied in the error format of each service's protocol, as AWS does. Any
 other credentials (the default `testing` keys, assumed-role keys) stay unrestricted, so a
 test can show an access-denied path by signing with a restricted user's keys.
+
+Actions are named as IAM names them (`cloudwatch:GetMetricData`, not moto's
+`monitoring:GetMetricData`). Resources are not: moto authorizes nearly every request
+against the resource `*`, so a statement scoped to ARNs matches nothing here.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ class JsonAccessDenied(JsonRESTError):
         return [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]
 
 
+# moto names the action by the signing name of the credential scope; IAM policies name it
+# by the service's action prefix, which differs for a few services.
+IAM_PREFIXES = {"monitoring": "cloudwatch", "tagging": "tag"}
+
+
 def install() -> None:
     original = ActionAuthenticatorMixin._authenticate_and_authorize_action
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _enforcing_for_users(original)  # type: ignore[method-assign]
@@ -50,6 +59,8 @@ def _enforcing_for_users(original: Callable[..., None]) -> Callable[..., None]:
             headers=self.headers,
             action=self._get_action(),
         )
+        service, _, action = request._action.partition(":")
+        request._action = f"{IAM_PREFIXES.get(service, service)}:{action}"
         try:
             request.check_action_permitted(resource)
         except AccessDeniedError as denied:
