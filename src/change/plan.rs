@@ -7,10 +7,12 @@
 //! Plans expire, and name the account and principal that made them.
 
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::Path;
 
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -162,6 +164,56 @@ impl Plan {
                 caller_account: caller.account.clone(),
             })
         }
+    }
+
+    /// The plan's `changes` as the kind's own type, refusing a plan of another kind.
+    /// `path` names the file in errors.
+    pub fn changes_as<T: DeserializeOwned>(&self, kind: &str, path: &Path) -> Result<T> {
+        self.part_as(kind, path, &self.changes)
+    }
+
+    /// Like [`Plan::changes_as`], for the plan's `inputs`.
+    pub fn inputs_as<T: DeserializeOwned>(&self, kind: &str, path: &Path) -> Result<T> {
+        self.part_as(kind, path, &self.inputs)
+    }
+
+    fn part_as<T: DeserializeOwned>(&self, kind: &str, path: &Path, part: &Value) -> Result<T> {
+        if self.kind != kind {
+            return Err(Error::PlanInvalid {
+                path: path.to_path_buf(),
+                reason: format!("it is a {} plan, not a {kind} plan", self.kind),
+            });
+        }
+        serde_json::from_value(part.clone()).map_err(|e| Error::PlanInvalid {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The lines every rendering of a plan starts with: what it is, who made it, when it
+    /// expires and its digest.
+    pub fn write_header(&self, out: &mut dyn Write) -> Result<()> {
+        writeln!(out, "Plan {} ({})", self.plan_id, self.kind)?;
+        writeln!(
+            out,
+            "  made by   {} at {}",
+            self.created_by.arn, self.created_at
+        )?;
+        writeln!(out, "  expires   {}", self.expires_at)?;
+        writeln!(out, "  digest    {}", self.digest)?;
+        Ok(())
+    }
+
+    /// What a planning command says last: where the plan is and what to do next.
+    pub fn write_next_step(&self, path: &Path, out: &mut dyn Write) -> Result<()> {
+        writeln!(
+            out,
+            "\nPlan {} written to {}.\nNext: govctl change approve {}",
+            self.plan_id,
+            path.display(),
+            path.display()
+        )?;
+        Ok(())
     }
 
     /// All the checks that need nothing but the file, the caller and the clock.

@@ -180,13 +180,7 @@ async fn plan(args: &SetLimitsArgs, ui: &Ui) -> Result<ExitCode> {
 
     let mut stdout = std::io::stdout().lock();
     render(&plan, &content, &mut stdout)?;
-    writeln!(
-        stdout,
-        "\nPlan {} written to {}.\nNext: govctl change approve {}",
-        plan.plan_id,
-        path.display(),
-        path.display()
-    )?;
+    plan.write_next_step(&path, &mut stdout)?;
     Ok(ExitCode::from(EXIT_OK))
 }
 
@@ -237,16 +231,7 @@ pub fn summary(content: &LimitsPlan) -> String {
 
 /// The limits plan a plan file holds.
 pub fn content_of(plan: &Plan, path: &Path) -> Result<LimitsPlan> {
-    if plan.kind != KIND {
-        return Err(Error::PlanInvalid {
-            path: path.to_path_buf(),
-            reason: format!("it is a {} plan, not a {KIND} plan", plan.kind),
-        });
-    }
-    serde_json::from_value(plan.changes.clone()).map_err(|e| Error::PlanInvalid {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    plan.changes_as(KIND, path)
 }
 
 fn shown(value: Option<i32>) -> String {
@@ -259,14 +244,7 @@ fn shown_peak(value: Option<f64>) -> String {
 
 /// The plan as a reviewer reads it: old -> new per account and region, then totals.
 pub fn render(plan: &Plan, content: &LimitsPlan, out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "Plan {} ({})", plan.plan_id, plan.kind)?;
-    writeln!(
-        out,
-        "  made by   {} at {}",
-        plan.created_by.arn, plan.created_at
-    )?;
-    writeln!(out, "  expires   {}", plan.expires_at)?;
-    writeln!(out, "  digest    {}", plan.digest)?;
+    plan.write_header(out)?;
     writeln!(out)?;
     for change in &content.changes {
         writeln!(out, "account {}, {}", change.account_id, change.region)?;

@@ -278,13 +278,7 @@ async fn plan(args: &NotifyArgs, ui: &Ui) -> Result<ExitCode> {
 
     let mut stdout = std::io::stdout().lock();
     render(&plan, &content, &mut stdout)?;
-    writeln!(
-        stdout,
-        "\nPlan {} written to {}.\nNext: govctl change approve {}",
-        plan.plan_id,
-        path.display(),
-        path.display()
-    )?;
+    plan.write_next_step(&path, &mut stdout)?;
     Ok(ExitCode::from(EXIT_OK))
 }
 
@@ -316,29 +310,13 @@ pub fn summary(content: &NotifyPlan) -> String {
 
 /// The notifications plan a plan file holds.
 pub fn content_of(plan: &Plan, path: &Path) -> Result<NotifyPlan> {
-    if plan.kind != KIND {
-        return Err(Error::PlanInvalid {
-            path: path.to_path_buf(),
-            reason: format!("it is a {} plan, not a {KIND} plan", plan.kind),
-        });
-    }
-    serde_json::from_value(plan.changes.clone()).map_err(|e| Error::PlanInvalid {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    plan.changes_as(KIND, path)
 }
 
 /// The plan as a reviewer reads it: per account and region, what is there now and what
 /// the change makes of it, then totals.
 pub fn render(plan: &Plan, content: &NotifyPlan, out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "Plan {} ({})", plan.plan_id, plan.kind)?;
-    writeln!(
-        out,
-        "  made by   {} at {}",
-        plan.created_by.arn, plan.created_at
-    )?;
-    writeln!(out, "  expires   {}", plan.expires_at)?;
-    writeln!(out, "  digest    {}", plan.digest)?;
+    plan.write_header(out)?;
     writeln!(
         out,
         "  deploys   stacksets/ocu-notifications.yaml through StackSet {} in {HOME_REGION}",

@@ -346,14 +346,7 @@ async fn write_plan(
 
     let mut stdout = std::io::stdout().lock();
     show::render(&plan, &rollout, &mut stdout)?;
-    use std::io::Write;
-    writeln!(
-        stdout,
-        "\nPlan {} written to {}.\nNext: govctl change approve {}",
-        plan.plan_id,
-        path.display(),
-        path.display()
-    )?;
+    plan.write_next_step(&path, &mut stdout)?;
     let code = if args.detailed_exitcode {
         EXIT_CHANGES
     } else {
@@ -364,16 +357,7 @@ async fn write_plan(
 
 /// The rollout a layer-remediation plan holds.
 pub fn rollout_of(plan: &Plan, path: &Path) -> Result<Rollout> {
-    if plan.kind != KIND {
-        return Err(Error::PlanInvalid {
-            path: path.to_path_buf(),
-            reason: format!("it is a {} plan, not a {KIND} plan", plan.kind),
-        });
-    }
-    serde_json::from_value(plan.changes.clone()).map_err(|e| Error::PlanInvalid {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    plan.changes_as(KIND, path)
 }
 
 /// The layer the plan is for: the one named, or the only one outdated.

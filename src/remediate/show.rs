@@ -50,14 +50,7 @@ pub fn summary(rollout: &Rollout) -> String {
 /// The plan as a reviewer reads it: per account, region and function, the old layer list
 /// and the new one, then totals, waves, window and the estimated duration.
 pub fn render(plan: &Plan, rollout: &Rollout, out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "Plan {} ({})", plan.plan_id, plan.kind)?;
-    writeln!(
-        out,
-        "  made by   {} at {}",
-        plan.created_by.arn, plan.created_at
-    )?;
-    writeln!(out, "  expires   {}", plan.expires_at)?;
-    writeln!(out, "  digest    {}", plan.digest)?;
+    plan.write_header(out)?;
     writeln!(
         out,
         "  rollout   {} (StackSet {})",

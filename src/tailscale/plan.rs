@@ -6,7 +6,6 @@
 //! version changed since (other than by this plan's own token).
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,19 +65,7 @@ pub struct Inputs {
 
 /// The rotations and inputs of a Tailscale rotation plan.
 pub fn rotations_of(plan: &Plan, path: &Path) -> Result<(Inputs, Vec<PlannedRotation>)> {
-    if plan.kind != KIND {
-        return Err(Error::PlanInvalid {
-            path: path.to_path_buf(),
-            reason: format!("it is a {} plan, not a {KIND} plan", plan.kind),
-        });
-    }
-    let invalid = |e: serde_json::Error| Error::PlanInvalid {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let inputs = serde_json::from_value(plan.inputs.clone()).map_err(invalid)?;
-    let rotations = serde_json::from_value(plan.changes.clone()).map_err(invalid)?;
-    Ok((inputs, rotations))
+    Ok((plan.inputs_as(KIND, path)?, plan.changes_as(KIND, path)?))
 }
 
 pub async fn run(args: &RotateArgs, ui: &Ui) -> Result<ExitCode> {
@@ -144,13 +131,7 @@ pub async fn run(args: &RotateArgs, ui: &Ui) -> Result<ExitCode> {
 
     let mut stdout = std::io::stdout().lock();
     show::render(&plan, &inputs, &rotations, &mut stdout)?;
-    writeln!(
-        stdout,
-        "\nPlan {} written to {}.\nNext: govctl change approve {}",
-        plan.plan_id,
-        path.display(),
-        path.display()
-    )?;
+    plan.write_next_step(&path, &mut stdout)?;
     Ok(ExitCode::from(EXIT_OK))
 }
 

@@ -53,14 +53,7 @@ pub fn render(
     rotations: &[PlannedRotation],
     out: &mut dyn Write,
 ) -> Result<()> {
-    writeln!(out, "Plan {} ({})", plan.plan_id, plan.kind)?;
-    writeln!(
-        out,
-        "  made by   {} at {}",
-        plan.created_by.arn, plan.created_at
-    )?;
-    writeln!(out, "  expires   {}", plan.expires_at)?;
-    writeln!(out, "  digest    {}", plan.digest)?;
+    plan.write_header(out)?;
     writeln!(out, "  Tailscale {}", inputs.tailscale_api_url)?;
     writeln!(
         out,
