@@ -37,20 +37,28 @@ pub const DEFAULT_ROLE_NAME: &str = "OrganizationAccountAccessRole";
 const ABOUT: &str = "Multi-account AWS governance and remediation";
 
 const LONG_ABOUT: &str = "\
-govctl answers governance questions across an AWS Organization (which Lambda functions use
-outdated layers, which accounts exist where) and writes the answers as CSV, tables or JSON.
+govctl answers governance questions across an AWS Organization (Lambda functions on
+outdated layers, OpenSearch Serverless OCU limits, Tailscale auth keys, cost) and writes the
+answers as CSV, tables or JSON. Every change it makes (layer remediation, OCU limits and
+notifications, key rotation) goes through the change gate: a sealed plan, an approval by
+someone else, and an apply that refuses a stale or tampered plan.
 
-Data goes to stdout; progress, warnings and the summary go to stderr.
+Data goes to stdout; progress, warnings and the summary go to stderr. Settings come from
+flags, then environment variables, then the config file (govctl config show).
 
-Exit status: 0 success, 1 findings when a --fail-on-* flag asks for it, 2 usage or runtime
-error, 130 interrupted.";
+Exit status: 0 success, 1 findings when a --fail-on-* flag (or a sweep's threshold) asks for
+it, 2 usage or runtime error, 130 interrupted.";
 
 const EXAMPLES: &str = "\
 Examples:
   govctl layers report --aggregator org-aggregator > outdated-layers.csv
-  govctl org accounts --output table
-  govctl cost report --months 6 --output csv > spend.csv
-  govctl completions bash > /etc/bash_completion.d/govctl";
+  govctl ocu status --regions us-east-1,eu-west-1 --fail-on approaching
+  govctl tailscale status --output table
+  govctl cost report --months 6
+  govctl sweep --out ~/govctl-sweeps
+  govctl remediate --plan --aggregator org-aggregator --layer shared-utils --out plan.json
+  govctl config show
+  govctl completions bash > ~/.local/share/bash-completion/completions/govctl";
 
 #[derive(Debug, Parser)]
 #[command(name = "govctl", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -115,7 +123,7 @@ pub enum Command {
     #[command(long_about = crate::sweep::ABOUT, after_help = crate::sweep::EXAMPLES)]
     Sweep(Box<crate::sweep::SweepArgs>),
 
-    /// The config file: what govctl resolves from flags, environment and govctl.toml
+    /// The config file: the settings in effect, from the environment and govctl.toml
     #[command(subcommand)]
     Config(ConfigCommand),
 
