@@ -5,6 +5,7 @@
 //! their own emulator.
 
 mod common;
+mod config;
 mod cost_report;
 mod credentials;
 mod errors;
