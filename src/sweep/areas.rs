@@ -166,6 +166,43 @@ fn fail_level(area: Area, value: &toml::Value) -> Result<Option<FailOn>> {
         })
 }
 
+/// What an area found; the summaries and the page section are made from it.
+struct Found {
+    area: Area,
+    status: Status,
+    rows: usize,
+    findings: usize,
+    headline: String,
+    details: Value,
+    chart: Option<Chart>,
+    table: (Vec<String>, Vec<Vec<String>>),
+    files: Vec<String>,
+}
+
+impl From<Found> for AreaSummary {
+    fn from(found: Found) -> AreaSummary {
+        AreaSummary {
+            area: found.area,
+            status: found.status,
+            rows: found.rows,
+            findings: found.findings,
+            headline: found.headline.clone(),
+            error: None,
+            files: found.files.clone(),
+            seconds: 0.0,
+            details: found.details,
+            section: Some(Section {
+                title: found.area.title().into(),
+                status: found.status.as_str().into(),
+                headline: found.headline,
+                chart: found.chart,
+                table: Some(found.table),
+                files: found.files,
+            }),
+        }
+    }
+}
+
 fn failed(area: Area, error: &Error) -> AreaSummary {
     let message = match error.hint() {
         Some(hint) => format!("{error} (hint: {hint})"),
@@ -256,13 +293,12 @@ async fn run_layers(args: &LayersReportArgs, dir: &Path, ui: &Ui) -> Result<Area
             })
             .collect(),
     );
-    Ok(AreaSummary {
+    Ok(Found {
         area: Area::Layers,
         status,
         rows: rows.len(),
         findings,
-        headline: headline.clone(),
-        error: None,
+        headline,
         details: json!({
             "functions": distinct(|r| &r.function_arn),
             "accounts": distinct(|r| &r.account_id),
@@ -271,17 +307,11 @@ async fn run_layers(args: &LayersReportArgs, dir: &Path, ui: &Ui) -> Result<Area
             "scanned": found.scanned,
             "missing": found.missing,
         }),
-        section: Some(Section {
-            title: Area::Layers.title().into(),
-            status: status.as_str().into(),
-            headline,
-            chart: None,
-            table: Some(table),
-            files: files.clone(),
-        }),
+        chart: None,
+        table,
         files,
-        seconds: 0.0,
-    })
+    }
+    .into())
 }
 
 async fn run_ocu(
@@ -350,25 +380,18 @@ async fn run_ocu(
             .collect(),
     );
     let headline = status.summary();
-    Ok(AreaSummary {
+    Ok(Found {
         area: Area::Ocu,
         status: area_status,
         rows: status.rows.len(),
         findings,
-        headline: headline.clone(),
-        error: None,
+        headline,
         details: json!({"visited": status.visited, "states": states}),
-        section: Some(Section {
-            title: Area::Ocu.title().into(),
-            status: area_status.as_str().into(),
-            headline,
-            chart,
-            table: Some(table),
-            files: files.clone(),
-        }),
+        chart,
+        table,
         files,
-        seconds: 0.0,
-    })
+    }
+    .into())
 }
 
 async fn run_tailscale(args: &TailscaleStatusArgs, dir: &Path, ui: &Ui) -> Result<AreaSummary> {
@@ -422,25 +445,18 @@ async fn run_tailscale(args: &TailscaleStatusArgs, dir: &Path, ui: &Ui) -> Resul
             })
             .collect(),
     );
-    Ok(AreaSummary {
+    Ok(Found {
         area: Area::Tailscale,
         status,
         rows: rows.len(),
         findings,
-        headline: headline.clone(),
-        error: None,
+        headline,
         details: json!({"states": states, "missing": missing}),
-        section: Some(Section {
-            title: Area::Tailscale.title().into(),
-            status: status.as_str().into(),
-            headline,
-            chart: None,
-            table: Some(table),
-            files: files.clone(),
-        }),
+        chart: None,
+        table,
         files,
-        seconds: 0.0,
-    })
+    }
+    .into())
 }
 
 async fn run_cost(
@@ -493,30 +509,23 @@ async fn run_cost(
             .collect(),
     );
     let headline = costs.summary();
-    Ok(AreaSummary {
+    Ok(Found {
         area: Area::Cost,
         status,
         rows: rows.len(),
         findings,
-        headline: headline.clone(),
-        error: None,
+        headline,
         details: json!({
             "currency": currency,
             "totals": totals,
             "forecast": forecast,
             "movers": movers.len(),
         }),
-        section: Some(Section {
-            title: Area::Cost.title().into(),
-            status: status.as_str().into(),
-            headline,
-            chart: cost_chart(&rows, &currency),
-            table: Some(table),
-            files: files.clone(),
-        }),
+        chart: cost_chart(&rows, &currency),
+        table,
         files,
-        seconds: 0.0,
-    })
+    }
+    .into())
 }
 
 /// Most series a cost chart stacks; the smaller ones are summed as "other".
