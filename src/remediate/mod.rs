@@ -26,7 +26,8 @@ pub struct RemediateArgs {
     pub command: Option<RemediateCommand>,
 
     /// Make a plan (written to --out) instead of changing anything
-    #[arg(long, conflicts_with_all = ["apply", "cleanup"], required_unless_present_any = ["apply", "cleanup"])]
+    #[arg(long, conflicts_with_all = ["apply", "cleanup"],
+          required_unless_present_any = ["apply", "cleanup"])]
     pub plan: bool,
 
     /// Apply an approved plan file
