@@ -117,6 +117,53 @@ impl Budget {
         self.send_with(call, op, |_| None).await
     }
 
+    /// Sends a paginated request page by page through the budget, handing each page to
+    /// `visit`, until the service gives no next token.
+    ///
+    /// `request` builds the request for a page from its token (`None` for the first);
+    /// `next_token` reads the token of the next page from an answer. A token repeated by
+    /// the service fails the call instead of looping (see [`Call::next_token`]).
+    pub async fn pages<P, E, Fut>(
+        &self,
+        call: &Call,
+        request: impl Fn(Option<String>) -> Fut,
+        next_token: impl Fn(&P) -> Option<&str>,
+        visit: impl FnMut(&P) -> Result<(), Error>,
+    ) -> Result<(), Error>
+    where
+        Fut: Future<Output = Result<P, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        self.pages_with(call, request, next_token, visit, |_| None)
+            .await
+    }
+
+    /// Like [`Budget::pages`], with `special` as for [`Budget::send_with`].
+    pub async fn pages_with<P, E, Fut>(
+        &self,
+        call: &Call,
+        request: impl Fn(Option<String>) -> Fut,
+        next_token: impl Fn(&P) -> Option<&str>,
+        mut visit: impl FnMut(&P) -> Result<(), Error>,
+        special: impl Fn(&SdkError<E, HttpResponse>) -> Option<Error>,
+    ) -> Result<(), Error>
+    where
+        Fut: Future<Output = Result<P, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .send_with(call, || request(token.clone()), &special)
+                .await?;
+            visit(&page)?;
+            token = call.next_token(token.as_deref(), next_token(&page))?;
+            if token.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
     /// Like [`Budget::send`], with `special` turning particular final errors (an unknown
     /// resource, say) into errors of their own.
     pub async fn send_with<T, E, F, Fut>(

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use aws_sdk_lambda::operation::list_functions::ListFunctionsOutput;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use futures::{StreamExt, stream};
 
@@ -62,19 +63,14 @@ pub async fn list(aws: &Aws, account: &str, region: &str, scope: &Scope) -> Resu
 
     let mut found = Found::default();
     let mut interner = Interner::default();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .list_functions()
-                    .max_items(PAGE_SIZE)
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await?;
-
+    let request = |marker| {
+        client
+            .list_functions()
+            .max_items(PAGE_SIZE)
+            .set_marker(marker)
+            .send()
+    };
+    let visit = |page: &ListFunctionsOutput| {
         for f in page.functions() {
             let layers: Box<[_]> = f
                 .layers()
@@ -101,12 +97,12 @@ pub async fn list(aws: &Aws, account: &str, region: &str, scope: &Scope) -> Resu
             };
             found.add(function);
         }
-
-        marker = call.next_token(marker.as_deref(), page.next_marker())?;
-        if marker.is_none() {
-            return Ok(found);
-        }
-    }
+        Ok(())
+    };
+    aws.budget()
+        .pages(&call, request, |page| page.next_marker(), visit)
+        .await?;
+    Ok(found)
 }
 
 /// Fills `managed_by` of `rows` from the functions' tags.
@@ -204,35 +200,36 @@ async fn tagged_stacks(aws: &Aws, account: &str, region: &str) -> Result<HashMap
     let filter = TagFilter::builder().key(STACK_NAME_TAG).build();
 
     let mut stacks = HashMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .get_resources()
-                    .resource_type_filters("lambda:function")
-                    .tag_filters(filter.clone())
-                    .resources_per_page(TAGGED_PAGE_SIZE)
-                    .set_pagination_token(token.clone())
-                    .send()
-            })
-            .await?;
-        for mapping in page.resource_tag_mapping_list() {
-            let stack = mapping
-                .tags()
-                .iter()
-                .find(|tag| tag.key() == STACK_NAME_TAG)
-                .map(|tag| tag.value().to_string());
-            if let (Some(arn), Some(stack)) = (mapping.resource_arn(), stack) {
-                stacks.insert(arn.to_string(), stack);
-            }
-        }
-        token = call.next_token(token.as_deref(), page.pagination_token())?;
-        if token.is_none() {
-            return Ok(stacks);
-        }
-    }
+    let request = |token| {
+        client
+            .get_resources()
+            .resource_type_filters("lambda:function")
+            .tag_filters(filter.clone())
+            .resources_per_page(TAGGED_PAGE_SIZE)
+            .set_pagination_token(token)
+            .send()
+    };
+    aws.budget()
+        .pages(
+            &call,
+            request,
+            |page| page.pagination_token(),
+            |page| {
+                for mapping in page.resource_tag_mapping_list() {
+                    let stack = mapping
+                        .tags()
+                        .iter()
+                        .find(|tag| tag.key() == STACK_NAME_TAG)
+                        .map(|tag| tag.value().to_string());
+                    if let (Some(arn), Some(stack)) = (mapping.resource_arn(), stack) {
+                        stacks.insert(arn.to_string(), stack);
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(stacks)
 }
 
 async fn stack_name(aws: &Aws, account: &str, region: &str, arn: &str) -> Result<Option<String>> {

@@ -10,7 +10,9 @@
 //! after another. Each partition's pages follow each other with their `NextToken`, and each
 //! page is retried with its own token through the shared budget.
 
-use aws_sdk_config::operation::select_aggregate_resource_config::SelectAggregateResourceConfigError;
+use aws_sdk_config::operation::select_aggregate_resource_config::{
+    SelectAggregateResourceConfigError, SelectAggregateResourceConfigOutput,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use serde::Deserialize;
@@ -214,36 +216,27 @@ pub async fn select(
     };
     let mut found = Found::default();
     let mut interner = Interner::default();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send_with(
-                &call,
-                || {
-                    client
-                        .select_aggregate_resource_config()
-                        .configuration_aggregator_name(aggregator)
-                        .expression(&expression)
-                        .limit(PAGE_SIZE)
-                        .set_next_token(token.clone())
-                        .send()
-                },
-                unknown,
-            )
-            .await?;
-
+    let request = |token| {
+        client
+            .select_aggregate_resource_config()
+            .configuration_aggregator_name(aggregator)
+            .expression(&expression)
+            .limit(PAGE_SIZE)
+            .set_next_token(token)
+            .send()
+    };
+    let visit = |page: &SelectAggregateResourceConfigOutput| {
         for item in page.results() {
             let function = parse_item(item, &mut interner)
                 .map_err(|reason| call.failure(format!("unexpected result {item}: {reason}")))?;
             found.add(function);
         }
-
-        token = call.next_token(token.as_deref(), page.next_token())?;
-        if token.is_none() {
-            return Ok(found);
-        }
-    }
+        Ok(())
+    };
+    aws.budget()
+        .pages_with(&call, request, |page| page.next_token(), visit, unknown)
+        .await?;
+    Ok(found)
 }
 
 #[derive(Deserialize)]

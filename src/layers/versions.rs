@@ -77,28 +77,29 @@ async fn list_versions(aws: &Aws, layer: &Layer) -> Result<Versions> {
     tracing::debug!(%layer, "listing layer versions");
 
     let mut versions = BTreeSet::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .list_layer_versions()
-                    .layer_name(&layer.name)
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await?;
-        versions.extend(
-            page.layer_versions()
-                .iter()
-                .filter_map(|v| u64::try_from(v.version()).ok()),
-        );
-        marker = call.next_token(marker.as_deref(), page.next_marker())?;
-        if marker.is_none() {
-            return Ok(Versions(versions));
-        }
-    }
+    let request = |marker| {
+        client
+            .list_layer_versions()
+            .layer_name(&layer.name)
+            .set_marker(marker)
+            .send()
+    };
+    aws.budget()
+        .pages(
+            &call,
+            request,
+            |page| page.next_marker(),
+            |page| {
+                versions.extend(
+                    page.layer_versions()
+                        .iter()
+                        .filter_map(|v| u64::try_from(v.version()).ok()),
+                );
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(Versions(versions))
 }
 
 #[cfg(test)]

@@ -181,30 +181,24 @@ async fn hub_regions(aws: &Aws, account: &str) -> Result<Vec<String>> {
     let call =
         Call::new("notifications:ListNotificationHubs", account, HOME_REGION).endpoint_of(&config);
     let mut regions = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .list_notification_hubs()
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
-        for hub in page.notification_hubs() {
-            let active = hub
-                .status_summary()
-                .is_none_or(|s| s.status().as_str() == "ACTIVE");
-            if active {
-                regions.push(hub.notification_hub_region().to_string());
-            }
-        }
-        token = call.next_token(token.as_deref(), page.next_token())?;
-        if token.is_none() {
-            break;
-        }
-    }
+    aws.budget()
+        .pages(
+            &call,
+            |token| client.list_notification_hubs().set_next_token(token).send(),
+            |page| page.next_token(),
+            |page| {
+                for hub in page.notification_hubs() {
+                    let active = hub
+                        .status_summary()
+                        .is_none_or(|s| s.status().as_str() == "ACTIVE");
+                    if active {
+                        regions.push(hub.notification_hub_region().to_string());
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await?;
     regions.sort_by_key(|r| (r != HOME_REGION, r.clone()));
     Ok(regions)
 }

@@ -564,26 +564,26 @@ pub async fn observe(
     )
     .endpoint_of(&config);
     let mut configurations = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .list_notification_configurations()
-                    .event_rule_source(SOURCE)
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
-        for c in page.notification_configurations() {
-            configurations.push((c.arn().to_string(), c.name().to_string()));
-        }
-        token = call.next_token(token.as_deref(), page.next_token())?;
-        if token.is_none() {
-            break;
-        }
-    }
+    let request = |token| {
+        client
+            .list_notification_configurations()
+            .event_rule_source(SOURCE)
+            .set_next_token(token)
+            .send()
+    };
+    aws.budget()
+        .pages(
+            &call,
+            request,
+            |page| page.next_token(),
+            |page| {
+                for c in page.notification_configurations() {
+                    configurations.push((c.arn().to_string(), c.name().to_string()));
+                }
+                Ok(())
+            },
+        )
+        .await?;
 
     let mut candidates = Vec::new();
     for (arn, name) in configurations {
@@ -604,28 +604,29 @@ async fn event_rules(
     let client = aws_sdk_notifications::Client::new(config);
     let call = Call::new("notifications:ListEventRules", account, HOME_REGION).endpoint_of(config);
     let mut rules = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .list_event_rules()
-                    .notification_configuration_arn(arn)
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
-        for rule in page.event_rules() {
-            if rule.source() == SOURCE {
-                rules.push((rule.event_type().to_string(), rule.regions().to_vec()));
-            }
-        }
-        token = call.next_token(token.as_deref(), page.next_token())?;
-        if token.is_none() {
-            return Ok(rules);
-        }
-    }
+    let request = |token| {
+        client
+            .list_event_rules()
+            .notification_configuration_arn(arn)
+            .set_next_token(token)
+            .send()
+    };
+    aws.budget()
+        .pages(
+            &call,
+            request,
+            |page| page.next_token(),
+            |page| {
+                for rule in page.event_rules() {
+                    if rule.source() == SOURCE {
+                        rules.push((rule.event_type().to_string(), rule.regions().to_vec()));
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(rules)
 }
 
 async fn channels(
@@ -637,24 +638,25 @@ async fn channels(
     let client = aws_sdk_notifications::Client::new(config);
     let call = Call::new("notifications:ListChannels", account, HOME_REGION).endpoint_of(config);
     let mut channels = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .list_channels()
-                    .notification_configuration_arn(arn)
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
-        channels.extend(page.channels().iter().cloned());
-        token = call.next_token(token.as_deref(), page.next_token())?;
-        if token.is_none() {
-            return Ok(channels);
-        }
-    }
+    let request = |token| {
+        client
+            .list_channels()
+            .notification_configuration_arn(arn)
+            .set_next_token(token)
+            .send()
+    };
+    aws.budget()
+        .pages(
+            &call,
+            request,
+            |page| page.next_token(),
+            |page| {
+                channels.extend(page.channels().iter().cloned());
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(channels)
 }
 
 /// Email contact ARN to (address, status).
@@ -671,31 +673,24 @@ async fn email_contacts(
     )
     .endpoint_of(config);
     let mut contacts = BTreeMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .list_email_contacts()
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
-        for contact in page.email_contacts() {
-            contacts.insert(
-                contact.arn().to_string(),
-                (
-                    contact.address().to_string(),
-                    contact.status().as_str().to_string(),
-                ),
-            );
-        }
-        token = call.next_token(token.as_deref(), page.next_token())?;
-        if token.is_none() {
-            return Ok(contacts);
-        }
-    }
+    aws.budget()
+        .pages(
+            &call,
+            |token| client.list_email_contacts().set_next_token(token).send(),
+            |page| page.next_token(),
+            |page| {
+                for contact in page.email_contacts() {
+                    let status = contact.status().as_str().to_string();
+                    contacts.insert(
+                        contact.arn().to_string(),
+                        (contact.address().to_string(), status),
+                    );
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(contacts)
 }
 
 /// How one configuration compares with the wanted setup.

@@ -94,23 +94,18 @@ pub async fn collections(aws: &Aws, target: &Target) -> Result<usize> {
     let call =
         Call::new("aoss:ListCollections", &target.account, &target.region).endpoint_of(&config);
     let mut count = 0;
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .list_collections()
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
-        count += page.collection_summaries().len();
-        token = call.next_token(token.as_deref(), page.next_token())?;
-        if token.is_none() {
-            return Ok(count);
-        }
-    }
+    aws.budget()
+        .pages(
+            &call,
+            |token| client.list_collections().set_next_token(token).send(),
+            |page| page.next_token(),
+            |page| {
+                count += page.collection_summaries().len();
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(count)
 }
 
 /// `cloudwatch:GetMetricData` for `IndexingOCU` and `SearchOCU` (statistic `Maximum`,
@@ -131,38 +126,39 @@ pub async fn usage(aws: &Aws, target: &Target, since_seconds: i64) -> Result<(Us
 
     let mut indexing = Vec::new();
     let mut search = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client
-                    .get_metric_data()
-                    .set_metric_data_queries(Some(queries.clone()))
-                    .start_time(DateTime::from_secs(start))
-                    .end_time(DateTime::from_secs(end))
-                    .scan_by(ScanBy::TimestampDescending)
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
-        for result in page.metric_data_results() {
-            let points = result
-                .timestamps()
-                .iter()
-                .zip(result.values())
-                .map(|(t, v)| (t.secs(), *v));
-            match result.id() {
-                Some("indexing") => indexing.extend(points),
-                Some("search") => search.extend(points),
-                _ => {}
-            }
-        }
-        token = call.next_token(token.as_deref(), page.next_token())?;
-        if token.is_none() {
-            return Ok((summarise(&indexing), summarise(&search)));
-        }
-    }
+    let request = |token| {
+        client
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries.clone()))
+            .start_time(DateTime::from_secs(start))
+            .end_time(DateTime::from_secs(end))
+            .scan_by(ScanBy::TimestampDescending)
+            .set_next_token(token)
+            .send()
+    };
+    aws.budget()
+        .pages(
+            &call,
+            request,
+            |page| page.next_token(),
+            |page| {
+                for result in page.metric_data_results() {
+                    let points = result
+                        .timestamps()
+                        .iter()
+                        .zip(result.values())
+                        .map(|(t, v)| (t.secs(), *v));
+                    match result.id() {
+                        Some("indexing") => indexing.extend(points),
+                        Some("search") => search.extend(points),
+                        _ => {}
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok((summarise(&indexing), summarise(&search)))
 }
 
 fn query(id: &str, metric: &str, account: &str, period: i32) -> MetricDataQuery {

@@ -323,27 +323,25 @@ async fn list_layers(aws: &Aws, account: &str, region: &str) -> Result<Vec<(Stri
     let client = aws_sdk_lambda::Client::new(&config);
     let call = Call::new("lambda:ListFunctions", account, region).endpoint_of(&config);
     let mut out = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = aws
-            .budget()
-            .send(&call, || {
-                client.list_functions().set_marker(marker.clone()).send()
-            })
-            .await?;
-        for f in page.functions() {
-            let layers = f
-                .layers()
-                .iter()
-                .filter_map(|l| l.arn().map(String::from))
-                .collect();
-            out.push((f.function_arn().unwrap_or_default().to_string(), layers));
-        }
-        marker = call.next_token(marker.as_deref(), page.next_marker())?;
-        if marker.is_none() {
-            return Ok(out);
-        }
-    }
+    aws.budget()
+        .pages(
+            &call,
+            |marker| client.list_functions().set_marker(marker).send(),
+            |page| page.next_marker(),
+            |page| {
+                for f in page.functions() {
+                    let layers = f
+                        .layers()
+                        .iter()
+                        .filter_map(|l| l.arn().map(String::from))
+                        .collect();
+                    out.push((f.function_arn().unwrap_or_default().to_string(), layers));
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(out)
 }
 
 /// After a rollback plan is applied, its original plan is rolled back.
