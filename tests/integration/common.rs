@@ -232,3 +232,44 @@ pub fn http(method: &str, url: &str, body: &str) -> String {
     );
     body.to_string()
 }
+
+/// The SDK pointed at `endpoint`, acting in `account` through the member role, or in the
+/// management account for `None`: for tests that set up or inspect state themselves.
+pub async fn sdk(endpoint: &str, account: Option<&str>, region: &str) -> aws_config::SdkConfig {
+    let base = management_sdk(endpoint, region).await;
+    let Some(account) = account else { return base };
+    let (key, secret, token) = member_keys(endpoint, account).await;
+    let creds = aws_credential_types::Credentials::new(key, secret, Some(token), None, "test");
+    base.into_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .build()
+}
+
+/// Keys of the member role in `account`: access key ID, secret and session token.
+pub async fn member_keys(endpoint: &str, account: &str) -> (String, String, String) {
+    let base = management_sdk(endpoint, "us-east-1").await;
+    let out = aws_sdk_sts::Client::new(&base)
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("test")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    (
+        c.access_key_id().to_string(),
+        c.secret_access_key().to_string(),
+        c.session_token().to_string(),
+    )
+}
+
+async fn management_sdk(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .test_credentials()
+        .load()
+        .await
+}

@@ -679,29 +679,9 @@ fn a_member_account_is_told_that_it_sees_only_its_own_costs() {
     let world = world();
     let cache = tempfile::tempdir().unwrap();
     let prod = world.account("workload-prod");
-    let keys = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&world.emulator.endpoint)
-            .test_credentials()
-            .load()
-            .await;
-        let assumed = aws_sdk_sts::Client::new(&config)
-            .assume_role()
-            .role_arn(format!(
-                "arn:aws:iam::{prod}:role/OrganizationAccountAccessRole"
-            ))
-            .role_session_name("cost-test")
-            .send()
-            .await
-            .unwrap();
-        let c = assumed.credentials().unwrap();
-        (
-            c.access_key_id().to_string(),
-            c.secret_access_key().to_string(),
-            c.session_token().to_string(),
-        )
-    });
+    let keys = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(crate::common::member_keys(&world.emulator.endpoint, &prod));
     let mut command = govctl_at(&world.emulator.endpoint);
     command
         .env("XDG_CACHE_HOME", cache.path())

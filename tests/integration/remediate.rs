@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use serde_json::Value;
 
 use crate::common::{Emulator, Run, govctl_at, http, run};
@@ -129,34 +129,7 @@ impl Flow {
     }
 
     async fn sdk(&self, account: Option<&str>, region: &str) -> SdkConfig {
-        let base = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
-            .endpoint_url(&self.emulator.endpoint)
-            .test_credentials()
-            .load()
-            .await;
-        let Some(account) = account else { return base };
-        let role = format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole");
-        let creds = aws_sdk_sts::Client::new(&base)
-            .assume_role()
-            .role_arn(role)
-            .role_session_name("test")
-            .send()
-            .await
-            .unwrap();
-        let c = creds.credentials().unwrap();
-        let creds = aws_credential_types::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            None,
-            "test",
-        );
-        base.into_builder()
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(creds),
-            )
-            .build()
+        crate::common::sdk(&self.emulator.endpoint, account, region).await
     }
 
     async fn layers_of(&self, account: &str, region: &str, function: &str) -> Vec<String> {

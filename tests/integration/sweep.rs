@@ -45,12 +45,7 @@ fn sweepable() -> &'static Sweepable {
 /// Two auth-key secrets in the management account: one whose key has 60 days left (ok) and
 /// one with 10 (rotate-soon), both minted through the same OAuth client.
 async fn auth_key_secrets(world: &Sweepable) {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&world.emulator.endpoint)
-        .test_credentials()
-        .load()
-        .await;
+    let config = crate::common::sdk(&world.emulator.endpoint, None, "us-east-1").await;
     let sm = aws_sdk_secretsmanager::Client::new(&config);
     let client = world.fake.client(&["auth_keys", "devices:core"]);
     let oauth = serde_json::json!({

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::types::Tag;
 use serde_json::{Value, json};
 
@@ -250,54 +250,12 @@ impl World {
 
     /// The SDK acting in `account` (through the member role) or in the management account.
     pub async fn sdk(&self, account: Option<&str>, region: &str) -> SdkConfig {
-        let base = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
-            .endpoint_url(&self.emulator.endpoint)
-            .test_credentials()
-            .load()
-            .await;
-        let Some(account) = account else { return base };
-        let role = format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole");
-        let out = aws_sdk_sts::Client::new(&base)
-            .assume_role()
-            .role_arn(role)
-            .role_session_name("test")
-            .send()
-            .await
-            .unwrap();
-        let c = out.credentials().unwrap();
-        let creds = aws_credential_types::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            None,
-            "test",
-        );
-        base.into_builder()
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(creds),
-            )
-            .build()
+        crate::common::sdk(&self.emulator.endpoint, account, region).await
     }
 
     /// Credentials of the member role in `account`: access key ID, secret and session token.
     pub async fn member_credentials(&self, account: &str) -> (String, String, String) {
-        let base = self.sdk(None, US).await;
-        let out = aws_sdk_sts::Client::new(&base)
-            .assume_role()
-            .role_arn(format!(
-                "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
-            ))
-            .role_session_name("rotation-function")
-            .send()
-            .await
-            .unwrap();
-        let c = out.credentials().unwrap();
-        (
-            c.access_key_id().to_string(),
-            c.secret_access_key().to_string(),
-            c.session_token().to_string(),
-        )
+        crate::common::member_keys(&self.emulator.endpoint, account).await
     }
 
     pub async fn sm(&self, account: &str, region: &str) -> aws_sdk_secretsmanager::Client {
