@@ -58,20 +58,30 @@ impl std::fmt::Display for Target {
 /// Organizations call); suspended and closing accounts are left out, since nothing can be
 /// read or changed in them.
 pub async fn resolve(aws: &Aws, args: &TargetArgs) -> Result<Vec<Target>> {
-    let accounts = match &args.accounts {
-        Some(accounts) => accounts.clone(),
-        None => org::members(aws)
+    let accounts = accounts_or_org(aws, args.accounts.as_deref()).await?;
+    let regions = regions_or_home(aws, args.regions.as_deref());
+    Ok(cross(&accounts, &regions, &args.exclude_accounts))
+}
+
+/// The accounts named, or else the organization's active accounts, in the order given.
+pub async fn accounts_or_org(aws: &Aws, named: Option<&[String]>) -> Result<Vec<String>> {
+    match named {
+        Some(accounts) => Ok(accounts.to_vec()),
+        None => Ok(org::members(aws)
             .await?
             .into_iter()
             .filter(|member| member.is_active())
             .map(|member| member.id)
-            .collect(),
-    };
-    let regions = match &args.regions {
-        Some(regions) => regions.clone(),
+            .collect()),
+    }
+}
+
+/// The regions named, or else the region the command runs in.
+pub fn regions_or_home(aws: &Aws, named: Option<&[String]>) -> Vec<String> {
+    match named {
+        Some(regions) => regions.to_vec(),
         None => vec![aws.region().to_string()],
-    };
-    Ok(cross(&accounts, &regions, &args.exclude_accounts))
+    }
 }
 
 /// Every account times every region, minus the excluded accounts, sorted and unique.

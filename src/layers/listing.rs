@@ -17,7 +17,7 @@ use super::query::STACK_NAME_TAG;
 use super::report::Finding;
 use crate::aws::{Aws, Call};
 use crate::error::{Error, Result};
-use crate::org;
+use crate::targets;
 use crate::ui::Ui;
 
 /// Functions per `ListFunctions` page; 50 is the most Lambda returns.
@@ -28,19 +28,8 @@ const TAGGED_PAGE_SIZE: i32 = 100;
 
 /// One partition per active account and region.
 pub async fn partitions(aws: &Aws, scope: &Scope) -> Result<Vec<Partition>> {
-    let accounts = match &scope.accounts {
-        Some(accounts) => accounts.clone(),
-        None => org::members(aws)
-            .await?
-            .into_iter()
-            .filter(|member| member.is_active())
-            .map(|member| member.id)
-            .collect(),
-    };
-    let regions = match &scope.regions {
-        Some(regions) => regions.clone(),
-        None => vec![aws.region().to_string()],
-    };
+    let accounts = targets::accounts_or_org(aws, scope.accounts.as_deref()).await?;
+    let regions = targets::regions_or_home(aws, scope.regions.as_deref());
 
     let mut partitions = Vec::with_capacity(accounts.len() * regions.len());
     for account in &accounts {
