@@ -6,6 +6,7 @@
 //! typo in an account ID or a missing Organizations permission fails the command at once
 //! rather than half way through.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use clap::Args;
@@ -15,6 +16,7 @@ use crate::aws::Aws;
 use crate::cli::{env, parse_account, parse_region};
 use crate::error::Result;
 use crate::org;
+use crate::ui::Ui;
 
 /// The account and region selection shared by organization-wide commands.
 #[derive(Debug, Clone, Default, Args)]
@@ -61,6 +63,42 @@ pub async fn resolve(aws: &Aws, args: &TargetArgs) -> Result<Vec<Target>> {
     let accounts = accounts_or_org(aws, args.accounts.as_deref()).await?;
     let regions = regions_or_home(aws, args.regions.as_deref());
     Ok(cross(&accounts, &regions, &args.exclude_accounts))
+}
+
+/// Like [`resolve`], with the organization's account names for a report.
+///
+/// When the accounts come from the organization, its one listing gives both. Named
+/// accounts are named with a listing of their own; a caller that cannot read
+/// Organizations then gets no names, and a warning, rather than no report.
+pub async fn resolve_named(
+    aws: &Aws,
+    args: &TargetArgs,
+    ui: &Ui,
+) -> Result<(Vec<Target>, HashMap<String, String>)> {
+    let (accounts, names) = match &args.accounts {
+        Some(accounts) => {
+            let names = org::account_names(aws).await.unwrap_or_else(|error| {
+                ui.warn(format!("account names are left empty: {error}"));
+                HashMap::new()
+            });
+            (accounts.clone(), names)
+        }
+        None => {
+            let members = org::members(aws).await?;
+            let active = members
+                .iter()
+                .filter(|member| member.is_active())
+                .map(|member| member.id.clone())
+                .collect();
+            let names = members
+                .into_iter()
+                .map(|member| (member.id, member.name))
+                .collect();
+            (active, names)
+        }
+    };
+    let regions = regions_or_home(aws, args.regions.as_deref());
+    Ok((cross(&accounts, &regions, &args.exclude_accounts), names))
 }
 
 /// The accounts named, or else the organization's active accounts, in the order given.

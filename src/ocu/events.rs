@@ -70,11 +70,8 @@ pub async fn run(args: EventsArgs, ui: &Ui) -> Result<ExitCode> {
         .as_ref()
         .map(|r| r.iter().cloned().collect());
     // One visit per account, in the control plane's region; regions only filter.
-    let accounts: BTreeSet<String> = targets::resolve(&aws, &args.targets)
-        .await?
-        .into_iter()
-        .map(|t| t.account)
-        .collect();
+    let (targets, names) = targets::resolve_named(&aws, &args.targets, ui).await?;
+    let accounts: BTreeSet<String> = targets.into_iter().map(|t| t.account).collect();
     let visits: Vec<Target> = accounts
         .into_iter()
         .map(|account| Target {
@@ -82,7 +79,6 @@ pub async fn run(args: EventsArgs, ui: &Ui) -> Result<ExitCode> {
             region: HOME_REGION.to_string(),
         })
         .collect();
-    let names = super::account_names(&aws, ui).await;
     let since = now() - args.since;
 
     let spinner = ui.spinner("reading OCU notifications");

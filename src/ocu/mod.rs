@@ -14,13 +14,11 @@ pub mod status;
 pub mod threshold;
 pub mod usage;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::aws::Aws;
 use crate::change::plan::Plan;
 use crate::cli::{AwsArgs, GateArgs, OutputArgs, PlanShowArgs, TableDefault};
 use crate::error::{EXIT_OK, Error, Result};
@@ -280,15 +278,4 @@ pub fn show_plan(args: &PlanShowArgs, ui: &Ui) -> Result<ExitCode> {
     use std::io::Write;
     stdout.flush()?;
     Ok(ExitCode::from(EXIT_OK))
-}
-
-/// Account names for reports; empty (with a warning) when Organizations cannot be read.
-async fn account_names(aws: &Aws, ui: &Ui) -> HashMap<String, String> {
-    match crate::org::account_names(aws).await {
-        Ok(names) => names,
-        Err(error) => {
-            ui.warn(format!("account names are left empty: {error}"));
-            HashMap::new()
-        }
-    }
 }

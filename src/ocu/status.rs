@@ -151,8 +151,7 @@ pub const KIND: &str = "ocu_status";
 /// Visits every target and reads its limits and usage; the rows are worst first.
 pub async fn collect(args: &StatusArgs, ui: &Ui) -> Result<Status> {
     let aws = Aws::connect(&args.aws).await?;
-    let targets = targets::resolve(&aws, &args.targets).await?;
-    let names = super::account_names(&aws, ui).await;
+    let (targets, names) = targets::resolve_named(&aws, &args.targets, ui).await?;
 
     let bar = ui.bar(targets.len() as u64, "reading OCU limits and usage");
     let since = args.since;
